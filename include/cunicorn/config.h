@@ -1,0 +1,136 @@
+/* config.h - THE settings table and the configuration it fills.
+ *
+ * Owns: one row per setting (name, CLI flags, type, default, validator, help)
+ * from which the CLI parser, $CUNICORN_CMD_ARGS, config-file values (handed
+ * over as strings by the Python glue), --help and --print-config all come;
+ * precedence (CLI > env args > config file > defaults); the default worker
+ * count (affinity mask + cgroup v2 cpu.max).
+ * Must not: include Python.h, exit(), or print except where a function says. */
+#ifndef CUNICORN_CONFIG_H
+#define CUNICORN_CONFIG_H
+
+#include "cunicorn/common.h"
+
+#include <stdio.h>
+
+/* Where a value came from; a higher source replaces a lower one, a lower one
+ * never replaces a higher one. */
+enum cn_source { CN_SRC_DEFAULT, CN_SRC_FILE, CN_SRC_ENV, CN_SRC_CLI };
+
+enum cn_setting_type {
+    CN_T_INT,     /* int, validated by min/max */
+    CN_T_BOOL,    /* flag on the CLI; true/false/1/0/yes/no elsewhere */
+    CN_T_STR,     /* char * (NULL = None) */
+    CN_T_LIST,    /* cn_strlist_t: repeatable flag, appends */
+};
+
+typedef struct cn_strlist {
+    char **items; /* owned, each owned */
+    size_t n;
+} cn_strlist_t;
+
+typedef struct cn_config {
+    /* server socket */
+    cn_strlist_t bind;
+    int backlog;
+    /* worker processes */
+    int workers;
+    char *worker_class;
+    int threads;
+    int worker_connections;
+    int timeout;
+    int graceful_timeout;
+    int keepalive;
+    /* security */
+    int limit_request_line;
+    int limit_request_fields;
+    int limit_request_field_size;
+    /* server mechanics */
+    char *chdir;
+    char *pythonpath;  /* comma-separated directories */
+    cn_strlist_t raw_env; /* KEY=VALUE */
+    char *proc_name;
+    char *pidfile;
+    bool reuse_port;
+    bool check_config;
+    bool print_config;
+    char *config;      /* -c/--config path; NULL = look for the default files */
+    /* logging */
+    char *accesslog;
+    char *access_log_format;
+    char *errorlog;
+    char *loglevel;
+    /* not a setting: the positional APP_MODULE */
+    char *app_uri;
+    /* bookkeeping: which source set each setting (index = table row) */
+    unsigned char _source[64];
+} cn_config_t;
+
+typedef int (*cn_setting_validator)(const char *value, char *err);
+
+typedef struct cn_setting {
+    const char *name;      /* "limit_request_line" */
+    const char *flags[3];  /* "--limit-request-line", NULL-terminated */
+    const char *meta;      /* "INT" for --help */
+    enum cn_setting_type type;
+    size_t offset;         /* into cn_config_t */
+    const char *default_value; /* as a string, NULL = None */
+    int min, max;          /* CN_T_INT bounds */
+    cn_setting_validator validate; /* extra check, may be NULL */
+    const char *section;   /* "Server Socket", ... as in Gunicorn's docs */
+    const char *help;      /* one paragraph */
+} cn_setting_t;
+
+/** The table, in Gunicorn's order. */
+const cn_setting_t *cn_settings(size_t *n);
+/** Row by setting name (also accepts dashes for underscores); NULL if none. */
+const cn_setting_t *cn_setting_find(const char *name);
+
+/** Fill every setting with its default (honours $WEB_CONCURRENCY and $PORT). */
+void cn_config_init(cn_config_t *cfg);
+void cn_config_free(cn_config_t *cfg);
+
+/**
+ * Set one setting from a string. For CN_T_LIST the first value from a new
+ * source replaces the list, later ones from the same source append. A value
+ * from a lower source than the current one is ignored (returns 0). On a bad
+ * value returns -1 and err says e.g. "Invalid value for workers: 'abc'
+ * (expected an integer >= 1)".
+ */
+int cn_config_set(cn_config_t *cfg, const char *name, const char *value,
+                  enum cn_source src, char *err) CN_NODISCARD;
+
+/**
+ * Parse argv (argv[0] is the program). Sets settings with CN_SRC_CLI and
+ * app_uri. Returns 0; 1 if --help or --version was handled (printed to out);
+ * -1 with err set for an unknown flag, a missing argument or a bad value.
+ * *exit_code is the code Gunicorn uses for that error (2 for usage errors,
+ * 1 for bad values).
+ */
+int cn_config_parse_argv(cn_config_t *cfg, int argc, char **argv, enum cn_source src,
+                         FILE *out, int *exit_code, char *err) CN_NODISCARD;
+
+/** Split a command-line string with shell quoting ($CUNICORN_CMD_ARGS) and
+ * parse it as CN_SRC_ENV arguments. Same returns as parse_argv. */
+int cn_config_parse_env_args(cn_config_t *cfg, const char *args, int *exit_code,
+                             char *err) CN_NODISCARD;
+
+/** After all sources: cross-setting rules (sync + threads > 1 -> gthread,
+ * worker_class known) . Returns 0 or -1 with err. */
+int cn_config_finish(cn_config_t *cfg, char *err) CN_NODISCARD;
+
+/** --print-config output: "name = value" sorted, values shown as Gunicorn's
+ * Python reprs would be (lists as ['a', 'b'], None, True/False). */
+void cn_config_print(const cn_config_t *cfg, FILE *out);
+/** --help output, generated from the table. */
+void cn_config_help(FILE *out);
+/** docs/settings.md, generated from the table. */
+void cn_config_markdown(FILE *out);
+
+/** (2 x usable CPUs) + 1, usable = affinity mask limited by cgroup cpu.max. */
+int cn_config_default_workers(void);
+/** Pure helper for the above: CPUs allowed by a cpu.max file's content
+ * ("max 100000" or "QUOTA PERIOD") given ncpu; rounds up. */
+int cn_cpu_max_limit(const char *cpu_max, int ncpu);
+
+#endif

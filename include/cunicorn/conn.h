@@ -1,0 +1,111 @@
+/* conn.h - one client connection: its socket, read buffer, parser state and
+ * the I/O every worker class shares.
+ *
+ * Owns: the accepted fd, the read buffer (request head + raw body bytes not
+ * yet decoded + pipelined bytes), the decoded-body buffer, 100-continue, the
+ * per-request deadlines, and the write path.
+ * Must not: include Python.h. Sockets are always non-blocking; where an
+ * operation would block, conn calls its wait hook, which is what differs
+ * between worker classes (poll(2) for sync and gthread pool threads, the
+ * gevent hub for gevent).
+ *
+ * Buffer layout while a request is served:
+ *
+ *   rbuf: [ head (req.head_len) | raw body not yet decoded | next request... ]
+ *   body: decoded body bytes not yet handed to the app, from body_off
+ */
+#ifndef CUNICORN_CONN_H
+#define CUNICORN_CONN_H
+
+#include "cunicorn/buf.h"
+#include "cunicorn/http.h"
+#include "cunicorn/sock.h"
+
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#define CN_CONN_READ_CHUNK 65536
+
+/**
+ * Wait until fd is ready for events (POLLIN or POLLOUT) or the absolute
+ * monotonic deadline (cn_now() seconds; <= 0 means no deadline) passes.
+ * Returns 0 when ready, -ETIMEDOUT, or another -errno.
+ */
+typedef int (*cn_conn_wait_cb)(void *ctx, int fd, short events, double deadline);
+
+/** The default wait: poll(2). */
+int cn_conn_wait_poll(void *ctx, int fd, short events, double deadline);
+
+typedef struct cn_conn {
+    int fd;                          /* owned */
+    const cn_listener_t *listener;   /* borrowed: valid for the worker's life */
+    char peer_host[64];              /* REMOTE_ADDR */
+    int peer_port;                   /* REMOTE_PORT */
+
+    cn_buf_t rbuf;                   /* owned */
+    cn_http_parser_t parser;
+    cn_http_request_t req;           /* spans into rbuf */
+    size_t raw_off;                  /* rbuf offset of the next raw body byte */
+    cn_buf_t body;                   /* owned: decoded, not yet read by the app */
+    size_t body_off;
+    uint64_t body_read;              /* decoded bytes handed to the app */
+    bool continue_sent;              /* "100 Continue" written */
+    bool eof;                        /* peer closed its side */
+
+    cn_conn_wait_cb wait;
+    void *wait_ctx;
+    double io_timeout;               /* seconds for one read/write wait */
+
+    uint64_t requests;               /* served on this connection */
+    int64_t bytes_sent;              /* body bytes of the current response */
+} cn_conn_t;
+
+/** Take ownership of an accepted, non-blocking fd. */
+void cn_conn_init(cn_conn_t *c, int fd, const struct sockaddr *peer, socklen_t peerlen,
+                  const cn_listener_t *listener, const cn_http_limits_t *limits);
+/** Close the fd (if open) and free the buffers. */
+void cn_conn_close(cn_conn_t *c);
+
+/**
+ * Read and parse a request head, waiting up to deadline. Returns 0 when a
+ * head is parsed; -EPIPE if the peer closed or reset before sending a byte of
+ * this request (nothing to answer); -ETIMEDOUT; -EPROTO for a bad request
+ * (c->parser.status/reason say what to answer and log); other -errno.
+ */
+int cn_conn_read_head(cn_conn_t *c, double deadline) CN_NODISCARD;
+
+/**
+ * Make decoded body bytes available in c->body (from c->body_off). Sends
+ * "100 Continue" first if the client asked for it. Returns the number of new
+ * decoded bytes (> 0), 0 at the end of the body, -EPROTO for a malformed body
+ * (parser.status/reason set), -ETIMEDOUT, -EPIPE (peer closed early), -errno.
+ */
+ssize_t cn_conn_body_fill(cn_conn_t *c) CN_NODISCARD;
+
+/** Mark n decoded bytes (from body_off) as consumed by the app. */
+void cn_conn_body_consume(cn_conn_t *c, size_t n);
+
+/** Read and discard the rest of the body (before keep-alive reuse). Returns 0
+ * or a negative code as cn_conn_body_fill. Stops after limit bytes (-E2BIG). */
+int cn_conn_body_drain(cn_conn_t *c, uint64_t limit) CN_NODISCARD;
+
+/** Write everything, waiting as needed (io_timeout per wait). 0 or -errno. */
+int cn_conn_writev_all(cn_conn_t *c, struct iovec *iov, int iovcnt) CN_NODISCARD;
+int cn_conn_write_all(cn_conn_t *c, const void *data, size_t len) CN_NODISCARD;
+
+/** Send a canned error response for status (Connection: close). */
+void cn_conn_send_error(cn_conn_t *c, int status);
+
+/**
+ * After a response on a kept-alive connection: drop this request's head and
+ * body bytes from rbuf, keep pipelined bytes, reset the parser and request.
+ */
+void cn_conn_next_request(cn_conn_t *c);
+
+/** The bytes of a request span (borrowed from rbuf). */
+static inline const char *cn_conn_span(const cn_conn_t *c, cn_span_t s)
+{
+    return c->rbuf.data + s.off;
+}
+
+#endif
