@@ -1,2 +1,159 @@
-/* main.c - placeholder until the real entry point lands. */
-int main(void) { return 0; }
+/* main.c - cunicorn's entry point: settings from every source, the
+ * interpreter, the listeners, then the arbiter. Only main() and the arbiter
+ * decide exit codes. */
+#include "py/py_app.h"
+#include "py/py_runtime.h"
+#include "workers/worker.h"
+
+#include "cunicorn/arbiter.h"
+#include "cunicorn/config.h"
+#include "cunicorn/log.h"
+#include "cunicorn/sock.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static int load_settings(cn_config_t *cfg, int argc, char **argv);
+static int open_listeners(const cn_config_t *cfg, cn_listener_t **out, size_t *n);
+static int apply_environment(const cn_config_t *cfg);
+
+static int fail(int code, const char *msg)
+{
+    if (code == 2)
+        fprintf(stderr, "cunicorn: error: %s\n", msg);
+    else
+        fprintf(stderr, "Error: %s\n", msg);
+    return code;
+}
+
+int main(int argc, char **argv)
+{
+    cn_config_t cfg;
+    cn_config_init(&cfg);
+    int rc = load_settings(&cfg, argc, argv);
+    if (rc >= 0)
+        return rc;
+    char err[CN_ERR_LEN];
+    if (cfg.print_config) {
+        cn_config_print(&cfg, stdout);
+        return 0;
+    }
+    if (cfg.app_uri == NULL)
+        return fail(2, "No application module specified.");
+    int level = cn_log_level_parse(cfg.loglevel);
+    if (cn_log_open(cfg.errorlog, level, err) < 0 ||
+        cn_access_log_open(cfg.accesslog, cfg.access_log_format, err) < 0)
+        return fail(1, err);
+    if (cn_worker_class_find(cfg.worker_class) == NULL) {
+        snprintf(err, sizeof(err), "worker class '%s' is not available in this build",
+                 cfg.worker_class);
+        return fail(1, err);
+    }
+    if (apply_environment(&cfg) < 0 || cn_py_apply_paths(&cfg, err) < 0)
+        return fail(1, err[0] ? err : "cannot apply chdir/env settings");
+    if (cfg.check_config) {
+        int code;
+        PyObject *app = cn_py_app_load(cfg.app_uri, &code);
+        Py_XDECREF(app);
+        return app ? 0 : 1;
+    }
+    cn_listener_t *listeners = NULL;
+    size_t nlisteners = 0;
+    if (open_listeners(&cfg, &listeners, &nlisteners) < 0)
+        return 1;
+    cn_arbiter_config_t acfg = {
+        .workers = cfg.workers,
+        .timeout = cfg.timeout,
+        .graceful_timeout = cfg.graceful_timeout,
+        .pidfile = cfg.pidfile,
+        .proc_name = cfg.proc_name,
+        .worker_class = cfg.worker_class,
+        .listeners = listeners,
+        .nlisteners = nlisteners,
+        .worker_main = cn_worker_main,
+        .worker_ud = &cfg,
+    };
+    return cn_arbiter_run(&acfg);
+}
+
+/* Defaults < config file < $CUNICORN_CMD_ARGS < command line. Returns an
+ * exit code when the process should end now, -1 to go on. */
+static int load_settings(cn_config_t *cfg, int argc, char **argv)
+{
+    char err[CN_ERR_LEN] = "";
+    int code = 0;
+    int rc = cn_config_parse_argv(cfg, argc, argv, CN_SRC_CLI, stdout, &code, err);
+    if (rc == 1)
+        return 0; /* --help, --version */
+    if (rc < 0)
+        return fail(code, err);
+    const char *env_args = getenv("CUNICORN_CMD_ARGS");
+    if (env_args != NULL && cn_config_parse_env_args(cfg, env_args, &code, err) < 0)
+        return fail(code, err);
+    if (cn_py_init(err) < 0)
+        return fail(1, err);
+    const char *path = cfg->config;
+    if (path == NULL)
+        path = access("cunicorn.conf.py", F_OK) == 0   ? "cunicorn.conf.py"
+               : access("gunicorn.conf.py", F_OK) == 0 ? "gunicorn.conf.py"
+                                                       : NULL;
+    if (path != NULL && access(path, F_OK) != 0) {
+        snprintf(err, sizeof(err), "'%s' doesn't exist", path);
+        return fail(1, err);
+    }
+    if (path != NULL && cn_py_load_config_file(path, cfg, err) < 0)
+        return fail(1, err);
+    if (cn_config_finish(cfg, err) < 0)
+        return fail(1, err);
+    return -1;
+}
+
+/* raw_env into the environment, then chdir, as Gunicorn does at start. */
+static int apply_environment(const cn_config_t *cfg)
+{
+    for (size_t i = 0; i < cfg->raw_env.n; i++) {
+        char *kv = cn_xstrdup(cfg->raw_env.items[i]);
+        char *eq = strchr(kv, '=');
+        if (eq != NULL) {
+            *eq = '\0';
+            setenv(kv, eq + 1, 1);
+        }
+        free(kv);
+    }
+    if (cfg->chdir != NULL && chdir(cfg->chdir) < 0) {
+        fprintf(stderr, "Error: cannot chdir to %s: %s\n", cfg->chdir, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+/* Bind every address before forking; Gunicorn retries a busy address five
+ * times, a second apart. */
+static int open_listeners(const cn_config_t *cfg, cn_listener_t **out, size_t *n)
+{
+    cn_listener_t *ls = cn_xcalloc(cfg->bind.n ? cfg->bind.n : 1, sizeof(*ls));
+    char err[CN_ERR_LEN];
+    for (size_t i = 0; i < cfg->bind.n; i++) {
+        cn_addr_t addr;
+        if (cn_addr_parse(cfg->bind.items[i], &addr, err) < 0) {
+            cn_log_error("%s", err);
+            return -1;
+        }
+        int tries = 5;
+        while (cn_listener_open(&ls[i], &addr, cfg->backlog, cfg->reuse_port, err) < 0) {
+            cn_log_error("%s", err);
+            if (errno != EADDRINUSE || --tries == 0) {
+                cn_log_error("Can't connect to %s", cfg->bind.items[i]);
+                return -1;
+            }
+            cn_log_error("Retrying in 1 second.");
+            sleep(1);
+        }
+    }
+    *out = ls;
+    *n = cfg->bind.n;
+    return 0;
+}

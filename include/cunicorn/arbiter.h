@@ -28,7 +28,21 @@ typedef struct cn_heartbeat {
 
 /** Record that the worker is alive (cheap: one store). */
 void cn_heartbeat_beat(cn_heartbeat_t *hb);
+/** Monotonic clock in milliseconds (the unit of last_beat_ms). */
 int64_t cn_heartbeat_now_ms(void);
+
+/* Master side (heartbeat.c). A table is one MAP_SHARED|MAP_ANONYMOUS mapping
+ * created before the first fork, so every worker shares it. */
+
+/** Map a zeroed table of nslots slots. NULL + errno on failure. The caller
+ * owns the mapping and releases it with cn_heartbeat_table_free(). */
+cn_heartbeat_t *cn_heartbeat_table_new(size_t nslots);
+void cn_heartbeat_table_free(cn_heartbeat_t *table, size_t nslots);
+/** Give a slot to a new worker: not booted, last beat = now_ms (fork time,
+ * so booting counts against the timeout). */
+void cn_heartbeat_reset(cn_heartbeat_t *hb, int64_t now_ms);
+/** Milliseconds since the slot's last beat. */
+int64_t cn_heartbeat_age_ms(const cn_heartbeat_t *hb, int64_t now_ms);
 
 /* Flags the worker's signal handling reads (set by the worker's own
  * handlers, installed by cn_worker_signals_install()). */

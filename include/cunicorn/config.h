@@ -13,6 +13,10 @@
 
 #include <stdio.h>
 
+/* First line of --help and of usage errors ("usage: ..." then
+ * "cunicorn: error: <err>", exit code 2), as argparse prints them. */
+#define CN_CONFIG_USAGE "usage: cunicorn [OPTIONS] [APP_MODULE]"
+
 /* Where a value came from; a higher source replaces a lower one, a lower one
  * never replaces a higher one. */
 enum cn_source { CN_SRC_DEFAULT, CN_SRC_FILE, CN_SRC_ENV, CN_SRC_CLI };

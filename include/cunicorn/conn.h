@@ -96,6 +96,10 @@ int cn_conn_write_all(cn_conn_t *c, const void *data, size_t len) CN_NODISCARD;
 /** Send a canned error response for status (Connection: close). */
 void cn_conn_send_error(cn_conn_t *c, int status);
 
+/** Answer a request the parser rejected (status and reason from c->parser)
+ * and log it at info level. The caller closes the connection. */
+void cn_conn_reject(cn_conn_t *c);
+
 /**
  * After a response on a kept-alive connection: drop this request's head and
  * body bytes from rbuf, keep pipelined bytes, reset the parser and request.

@@ -67,6 +67,10 @@ typedef struct cn_http_parser {
     bool _head_done;
     bool _body_done;
     cn_buf_t *_body_out;      /* borrowed during parse_body */
+    const char *_exec_end;    /* borrowed: end of the bytes of the running llhttp_execute() */
+    bool _span_at_end;        /* the last value span ran up to _exec_end */
+    uint32_t _ntrailers;      /* trailer fields seen (bounded by limits.fields) */
+    char _tail[2];            /* last two body bytes fed: trailers must end in CRLF */
     /* On CN_PARSE_ERROR: the status to answer (400, 413, 414, 431) and a
      * static, human readable reason for the log. */
     int status;

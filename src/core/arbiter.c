@@ -1,0 +1,667 @@
+/* arbiter.c - the master process (Gunicorn's arbiter.py).
+ *
+ * Owns: the worker table (ordered by age), the heartbeat table mapping, the
+ * self-pipe and the master's signal dispositions, the pidfile, forking,
+ * reaping, respawning, scaling (TTIN/TTOU), HUP replacement, the heartbeat
+ * check (SIGABRT, then SIGKILL on the next check), the startup and shutdown
+ * log lines, and the exit status (returned, main() exits with it).
+ * Must not: touch a client connection, include Python.h, do anything in a
+ * signal handler but write the signal number to the self-pipe, or let a
+ * forked child return into the master loop (children always _exit()).
+ *
+ * Loop (one iteration): poll the self-pipe (<= 1 s), reap with WNOHANG,
+ * act on the signals read, then murder hung workers and spawn/kill to keep
+ * num_workers alive. A stop (TERM graceful, INT/QUIT quick, or a worker that
+ * exited 3/4) leaves the loop; stop_workers() then waits up to
+ * graceful_timeout and SIGKILLs what is left. */
+#define _GNU_SOURCE
+#include "cunicorn/arbiter.h"
+
+#include "cunicorn/buf.h"
+#include "cunicorn/log.h"
+#include "cunicorn/pidfile.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MASTER_NAME "Master"
+#define MIN_SLOTS 1024          /* heartbeat slots (16 bytes each) */
+#define LOOP_TIMEOUT_MS 1000    /* Gunicorn's select() timeout */
+#define QUICK_DEATH_MS 1000     /* a worker dying sooner counts toward a fork storm */
+#define MAX_RESPAWN_DELAY_MS 1000
+#define KILL_REAP_MS 1000       /* bound on reaping after the final SIGKILL */
+#define MAX_SIGS_PER_WAKEUP 64
+#define NMASTER_SIGNALS 11
+
+enum stop_mode { STOP_NONE, STOP_GRACEFUL, STOP_QUICK };
+
+typedef struct worker {
+    pid_t pid;
+    int age;        /* 1-based spawn order (cn_worker_ctx_t.index) */
+    size_t slot;    /* index into the heartbeat table */
+    bool aborted;   /* SIGABRT already sent for a missed heartbeat */
+    int64_t born_ms;
+} worker_t;
+
+typedef struct arbiter {
+    const cn_arbiter_config_t *cfg; /* borrowed: caller's, valid for the run */
+    pid_t pid;
+    int num_workers;
+    worker_t *workers;   /* owned: nworkers entries of cap, oldest first */
+    size_t nworkers;
+    size_t cap;
+    cn_heartbeat_t *hb;  /* owned: shared mapping of cap slots */
+    int pipe_rd;         /* owned: self-pipe read end */
+    int worker_age;
+    int last_logged_count;
+    int quick_deaths;
+    int64_t spawn_not_before_ms;
+    uint32_t rng;
+    cn_pidfile_t pidfile;
+    enum stop_mode stop;
+    bool stopping;       /* inside stop_workers(): no respawn, no halt codes */
+    int exit_status;
+    const char *reason;  /* static string or NULL */
+    bool signals_installed;
+    struct sigaction saved[NMASTER_SIGNALS];
+} arbiter_t;
+
+static int arbiter_start(arbiter_t *a);
+static void arbiter_loop(arbiter_t *a);
+static int arbiter_halt(arbiter_t *a);
+static void arbiter_cleanup(arbiter_t *a);
+static void log_listening(arbiter_t *a);
+static int signals_install(arbiter_t *a);
+static void signals_restore(arbiter_t *a);
+static void master_on_signal(int sig);
+static const char *sig_name(int sig);
+static size_t wait_signals(arbiter_t *a, int timeout_ms, int *sigs, size_t max);
+static int loop_timeout(arbiter_t *a);
+static void handle_signal(arbiter_t *a, int sig);
+static void handle_hup(arbiter_t *a);
+static void reap_workers(arbiter_t *a);
+static void on_worker_exit(arbiter_t *a, pid_t pid, int status);
+static void set_halt(arbiter_t *a, int status, const char *reason);
+static void murder_workers(arbiter_t *a);
+static void manage_workers(arbiter_t *a);
+static void spawn_workers(arbiter_t *a);
+static int spawn_worker(arbiter_t *a);
+static void worker_child(arbiter_t *a, size_t slot, int age) __attribute__((noreturn));
+static void child_reset_signals(arbiter_t *a);
+static bool free_slot(arbiter_t *a, size_t *slot);
+static ssize_t worker_find(arbiter_t *a, pid_t pid);
+static void kill_all(arbiter_t *a, int sig);
+static void stop_workers(arbiter_t *a, bool graceful);
+static void close_listeners(arbiter_t *a);
+static void set_proc_title(arbiter_t *a, const char *role);
+static void sleep_ms(int64_t ms);
+
+static const int master_signals[NMASTER_SIGNALS] = {SIGHUP,  SIGQUIT, SIGINT,   SIGTERM,
+                                                     SIGTTIN, SIGTTOU, SIGUSR1,  SIGUSR2,
+                                                     SIGWINCH, SIGCHLD, SIGPIPE};
+
+/* The handler's only state: the self-pipe write end (owned by the run). */
+static volatile int self_pipe_wr = -1;
+
+int cn_arbiter_run(const cn_arbiter_config_t *cfg)
+{
+    arbiter_t a;
+    memset(&a, 0, sizeof(a));
+    a.cfg = cfg;
+    a.pipe_rd = -1;
+    a.last_logged_count = -1;
+    a.exit_status = 0;
+    int status = arbiter_start(&a);
+    if (status == 0) {
+        manage_workers(&a);
+        arbiter_loop(&a);
+        status = arbiter_halt(&a);
+    }
+    arbiter_cleanup(&a);
+    return status;
+}
+
+/* Startup in Gunicorn's order: "Starting", pidfile, signals, "Listening at",
+ * "Using worker". Returns 0, or the exit status for a failed start. */
+static int arbiter_start(arbiter_t *a)
+{
+    const cn_arbiter_config_t *cfg = a->cfg;
+    char err[CN_ERR_LEN] = "";
+
+    cn_log_info("Starting cunicorn %s", CN_VERSION);
+    a->pid = getpid();
+    a->rng = (uint32_t)a->pid * 2654435761u + (uint32_t)cn_heartbeat_now_ms();
+    a->num_workers = cfg->workers < 0 ? 0 : cfg->workers;
+    if (cfg->worker_main == NULL) {
+        cn_log_error("no worker_main callback");
+        return 1;
+    }
+    if (cfg->pidfile != NULL && cn_pidfile_create(&a->pidfile, cfg->pidfile, a->pid, err) != 0) {
+        /* Gunicorn lets the RuntimeError reach app/base.py, which prints it. */
+        fprintf(stderr, "\nError: %s\n\n", err);
+        fflush(stderr);
+        return 1;
+    }
+    a->cap = (size_t)a->num_workers * 4 > MIN_SLOTS ? (size_t)a->num_workers * 4 : MIN_SLOTS;
+    a->workers = cn_xcalloc(a->cap, sizeof(worker_t));
+    a->hb = cn_heartbeat_table_new(a->cap);
+    if (a->hb == NULL) {
+        cn_log_error("cannot map the heartbeat table: %s", strerror(errno));
+        return 1;
+    }
+    if (signals_install(a) != 0) {
+        cn_log_error("cannot set up the signal pipe: %s", strerror(errno));
+        return 1;
+    }
+    cn_log_debug("Arbiter booted");
+    log_listening(a);
+    cn_log_info("Using worker: %s", cfg->worker_class ? cfg->worker_class : "sync");
+    set_proc_title(a, "master");
+    return 0;
+}
+
+/* Gunicorn joins every listener on one line: "Listening at: a,b (pid)". */
+static void log_listening(arbiter_t *a)
+{
+    cn_buf_t line = CN_BUF_INIT;
+    for (size_t i = 0; i < a->cfg->nlisteners; i++) {
+        if (i > 0)
+            cn_buf_append_str(&line, ",");
+        cn_buf_append_str(&line, a->cfg->listeners[i].url);
+    }
+    cn_log_info("Listening at: %.*s (%d)", (int)line.len, line.data ? line.data : "",
+                (int)a->pid);
+    cn_buf_free(&line);
+}
+
+static void arbiter_loop(arbiter_t *a)
+{
+    int sigs[MAX_SIGS_PER_WAKEUP];
+    while (a->stop == STOP_NONE) {
+        size_t n = wait_signals(a, loop_timeout(a), sigs, CN_ARRAY_LEN(sigs));
+        reap_workers(a);
+        for (size_t i = 0; i < n && a->stop == STOP_NONE; i++)
+            handle_signal(a, sigs[i]);
+        if (a->stop != STOP_NONE)
+            break;
+        murder_workers(a);
+        manage_workers(a);
+    }
+}
+
+static int arbiter_halt(arbiter_t *a)
+{
+    stop_workers(a, a->stop != STOP_QUICK);
+    cn_log_info("Shutting down: %s", MASTER_NAME);
+    if (a->reason != NULL)
+        cn_log_info("Reason: %s", a->reason);
+    cn_pidfile_unlink(&a->pidfile);
+    return a->exit_status;
+}
+
+static void arbiter_cleanup(arbiter_t *a)
+{
+    signals_restore(a);
+    cn_heartbeat_table_free(a->hb, a->cap);
+    a->hb = NULL;
+    free(a->workers);
+    a->workers = NULL;
+}
+
+/* ---- signals ---------------------------------------------------------------- */
+
+static void master_on_signal(int sig)
+{
+    int saved = errno;
+    unsigned char b = (unsigned char)sig;
+    int fd = self_pipe_wr;
+    if (fd >= 0) {
+        ssize_t r = write(fd, &b, 1); /* EAGAIN: the pipe is full, the loop will wake anyway */
+        (void)r;
+    }
+    errno = saved;
+}
+
+static int signals_install(arbiter_t *a)
+{
+    int fds[2];
+    if (pipe2(fds, O_NONBLOCK | O_CLOEXEC) != 0)
+        return -errno;
+    a->pipe_rd = fds[0];
+    self_pipe_wr = fds[1];
+    for (size_t i = 0; i < CN_ARRAY_LEN(master_signals); i++) {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof(sa));
+        sigemptyset(&sa.sa_mask);
+        sa.sa_handler = master_signals[i] == SIGPIPE ? SIG_IGN : master_on_signal;
+        sa.sa_flags = master_signals[i] == SIGCHLD ? SA_NOCLDSTOP : 0; /* no SA_RESTART */
+        sigaction(master_signals[i], &sa, &a->saved[i]);
+    }
+    a->signals_installed = true;
+    return 0;
+}
+
+static void signals_restore(arbiter_t *a)
+{
+    if (a->signals_installed) {
+        for (size_t i = 0; i < CN_ARRAY_LEN(master_signals); i++)
+            sigaction(master_signals[i], &a->saved[i], NULL);
+        a->signals_installed = false;
+    }
+    if (self_pipe_wr >= 0) {
+        int fd = self_pipe_wr;
+        self_pipe_wr = -1;
+        close(fd);
+    }
+    if (a->pipe_rd >= 0) {
+        close(a->pipe_rd);
+        a->pipe_rd = -1;
+    }
+}
+
+static const char *sig_name(int sig)
+{
+    switch (sig) {
+    case SIGHUP:
+        return "hup";
+    case SIGQUIT:
+        return "quit";
+    case SIGINT:
+        return "int";
+    case SIGTERM:
+        return "term";
+    case SIGTTIN:
+        return "ttin";
+    case SIGTTOU:
+        return "ttou";
+    case SIGUSR1:
+        return "usr1";
+    case SIGUSR2:
+        return "usr2";
+    case SIGWINCH:
+        return "winch";
+    case SIGCHLD:
+        return "chld";
+    default:
+        return "unknown";
+    }
+}
+
+/* Sleep in poll() until the self-pipe is readable or timeout_ms passes; read
+ * the queued signal numbers into sigs (NULL: discard them). */
+static size_t wait_signals(arbiter_t *a, int timeout_ms, int *sigs, size_t max)
+{
+    struct pollfd pfd = {.fd = a->pipe_rd, .events = POLLIN, .revents = 0};
+    unsigned char buf[MAX_SIGS_PER_WAKEUP];
+    size_t n = 0;
+    if (poll(&pfd, 1, timeout_ms < 0 ? 0 : timeout_ms) <= 0)
+        return 0; /* timeout or EINTR: the byte is still in the pipe */
+    for (;;) {
+        ssize_t r = read(a->pipe_rd, buf, sizeof(buf));
+        if (r <= 0)
+            break;
+        for (ssize_t i = 0; i < r; i++) {
+            if (sigs != NULL && n < max)
+                sigs[n++] = buf[i];
+        }
+    }
+    return n;
+}
+
+/* 1 s, or sooner when a delayed respawn becomes due. */
+static int loop_timeout(arbiter_t *a)
+{
+    int64_t now = cn_heartbeat_now_ms();
+    if (a->nworkers < (size_t)a->num_workers && a->spawn_not_before_ms > now) {
+        int64_t d = a->spawn_not_before_ms - now;
+        return d < LOOP_TIMEOUT_MS ? (int)d : LOOP_TIMEOUT_MS;
+    }
+    return LOOP_TIMEOUT_MS;
+}
+
+static void handle_signal(arbiter_t *a, int sig)
+{
+    if (sig == SIGCHLD)
+        return; /* only wakes the loop; reap_workers() already ran */
+    cn_log_info("Handling signal: %s", sig_name(sig));
+    switch (sig) {
+    case SIGTERM:
+        a->stop = STOP_GRACEFUL;
+        break;
+    case SIGINT:
+    case SIGQUIT:
+        a->stop = STOP_QUICK;
+        break;
+    case SIGTTIN:
+        if ((size_t)a->num_workers >= a->cap / 2) {
+            cn_log_warning("TTIN ignored: %d workers is the limit", a->num_workers);
+            break;
+        }
+        a->num_workers++;
+        manage_workers(a);
+        break;
+    case SIGTTOU:
+        if (a->num_workers <= 1)
+            break;
+        a->num_workers--;
+        manage_workers(a);
+        break;
+    case SIGHUP:
+        handle_hup(a);
+        break;
+    case SIGUSR1:
+        cn_log_reopen();
+        kill_all(a, SIGUSR1);
+        break;
+    case SIGUSR2:
+        cn_log_warning("USR2 signal ignored. Re-exec is not supported.");
+        break;
+    case SIGWINCH:
+        cn_log_debug("SIGWINCH ignored. Not daemonized");
+        break;
+    default:
+        break;
+    }
+}
+
+/* Gunicorn's reload(), minus re-reading the configuration: reopen the logs,
+ * rewrite the pidfile, start a full new set of workers, and let
+ * manage_workers() TERM the oldest ones (the previous set). */
+static void handle_hup(arbiter_t *a)
+{
+    char err[CN_ERR_LEN] = "";
+    cn_log_info("Hang up: %s", MASTER_NAME);
+    cn_log_reopen();
+    if (a->cfg->pidfile != NULL) {
+        cn_pidfile_unlink(&a->pidfile);
+        if (cn_pidfile_create(&a->pidfile, a->cfg->pidfile, a->pid, err) != 0)
+            cn_log_error("%s", err);
+    }
+    a->num_workers = a->cfg->workers < 0 ? 0 : a->cfg->workers;
+    set_proc_title(a, "master");
+    for (int i = 0; i < a->num_workers; i++) {
+        if (spawn_worker(a) != 0)
+            break;
+    }
+    manage_workers(a);
+}
+
+/* ---- reaping and supervision ------------------------------------------------ */
+
+static void reap_workers(arbiter_t *a)
+{
+    for (;;) {
+        int status = 0;
+        pid_t pid = waitpid(-1, &status, WNOHANG);
+        if (pid < 0 && errno == EINTR)
+            continue;
+        if (pid <= 0)
+            return; /* 0: none exited; ECHILD: no children */
+        on_worker_exit(a, pid, status);
+    }
+}
+
+static void on_worker_exit(arbiter_t *a, pid_t pid, int status)
+{
+    int code = WIFEXITED(status) ? WEXITSTATUS(status) : 0;
+    if (code == CN_EXIT_WORKER_BOOT_ERROR)
+        set_halt(a, CN_EXIT_WORKER_BOOT_ERROR, "Worker failed to boot.");
+    else if (code == CN_EXIT_APP_LOAD_ERROR)
+        set_halt(a, CN_EXIT_APP_LOAD_ERROR, "App failed to load.");
+    else if (WIFSIGNALED(status))
+        cn_log_warning("Worker with pid %d was terminated due to signal %d", (int)pid,
+                       WTERMSIG(status));
+    else if (code != 0)
+        cn_log_error("Worker (pid:%d) exited with code %d", (int)pid, code);
+
+    ssize_t i = worker_find(a, pid);
+    if (i < 0)
+        return;
+    int64_t now = cn_heartbeat_now_ms();
+    if (!a->stopping && now - a->workers[i].born_ms < QUICK_DEATH_MS) {
+        /* Fork-storm guard: back off 100 ms, 200 ms, ... up to 1 s. */
+        int shift = a->quick_deaths < 4 ? a->quick_deaths : 4;
+        int64_t delay = (int64_t)100 << shift;
+        a->quick_deaths++;
+        a->spawn_not_before_ms = now + (delay < MAX_RESPAWN_DELAY_MS ? delay : MAX_RESPAWN_DELAY_MS);
+    } else if (!a->stopping) {
+        a->quick_deaths = 0;
+    }
+    memmove(&a->workers[i], &a->workers[i + 1],
+            (a->nworkers - (size_t)i - 1) * sizeof(worker_t));
+    a->nworkers--;
+}
+
+/* A worker that cannot boot stops the master (Gunicorn's HaltServer). Only the
+ * first reason counts, and not once the final stop has begun. */
+static void set_halt(arbiter_t *a, int status, const char *reason)
+{
+    if (a->stopping || a->stop != STOP_NONE)
+        return;
+    a->stop = STOP_GRACEFUL;
+    a->exit_status = status;
+    a->reason = reason;
+}
+
+/* Gunicorn's murder_workers(): SIGABRT on the first check that finds the
+ * heartbeat older than timeout, SIGKILL on any later one. */
+static void murder_workers(arbiter_t *a)
+{
+    if (a->cfg->timeout <= 0)
+        return;
+    int64_t now = cn_heartbeat_now_ms();
+    int64_t limit = (int64_t)a->cfg->timeout * 1000;
+    for (size_t i = 0; i < a->nworkers; i++) {
+        worker_t *w = &a->workers[i];
+        if (cn_heartbeat_age_ms(&a->hb[w->slot], now) <= limit)
+            continue;
+        if (!w->aborted) {
+            cn_log_critical("WORKER TIMEOUT (pid:%d)", (int)w->pid);
+            w->aborted = true;
+            kill(w->pid, SIGABRT);
+        } else {
+            kill(w->pid, SIGKILL);
+        }
+    }
+}
+
+/* Spawn up to num_workers; TERM the oldest beyond it (they stay in the table,
+ * and are TERMed again each pass, until reaped, as in Gunicorn). */
+static void manage_workers(arbiter_t *a)
+{
+    if (a->nworkers < (size_t)a->num_workers && !a->stopping &&
+        cn_heartbeat_now_ms() >= a->spawn_not_before_ms)
+        spawn_workers(a);
+    size_t excess = a->nworkers > (size_t)a->num_workers ? a->nworkers - (size_t)a->num_workers : 0;
+    for (size_t i = 0; i < excess; i++)
+        kill(a->workers[i].pid, SIGTERM);
+    int active = (int)(a->nworkers - excess);
+    if (active != a->last_logged_count) {
+        a->last_logged_count = active;
+        cn_log_debug("%d workers", active);
+    }
+}
+
+/* Gunicorn sleeps 0-100 ms between forks; reaping in between lets a worker
+ * that fails to boot stop the master before the rest are forked. */
+static void spawn_workers(arbiter_t *a)
+{
+    while (a->nworkers < (size_t)a->num_workers && a->stop == STOP_NONE) {
+        if (spawn_worker(a) != 0)
+            return;
+        a->rng = a->rng * 1103515245u + 12345u;
+        sleep_ms((a->rng >> 16) % 100);
+        reap_workers(a);
+        if (a->spawn_not_before_ms > cn_heartbeat_now_ms())
+            return;
+    }
+}
+
+static int spawn_worker(arbiter_t *a)
+{
+    size_t slot;
+    sigset_t all, old;
+    if (!free_slot(a, &slot)) {
+        cn_log_error("cannot spawn a worker: all %zu heartbeat slots are in use", a->cap);
+        return -ENOSPC;
+    }
+    int age = ++a->worker_age;
+    int64_t now = cn_heartbeat_now_ms();
+    cn_heartbeat_reset(&a->hb[slot], now);
+    /* Block signals across fork so the child cannot run the master's handler
+     * (which would write into the master's pipe) before it resets them. */
+    sigfillset(&all);
+    sigprocmask(SIG_BLOCK, &all, &old);
+    pid_t pid = fork();
+    if (pid == 0)
+        worker_child(a, slot, age);
+    int saved = errno;
+    sigprocmask(SIG_SETMASK, &old, NULL);
+    if (pid < 0) {
+        cn_log_error("fork failed: %s", strerror(saved));
+        a->spawn_not_before_ms = now + MAX_RESPAWN_DELAY_MS;
+        return -saved;
+    }
+    worker_t *w = &a->workers[a->nworkers++];
+    w->pid = pid;
+    w->age = age;
+    w->slot = slot;
+    w->aborted = false;
+    w->born_ms = now;
+    return 0;
+}
+
+/* In the child: never returns into the master loop. */
+static void worker_child(arbiter_t *a, size_t slot, int age)
+{
+    const cn_arbiter_config_t *cfg = a->cfg;
+    child_reset_signals(a);
+    set_proc_title(a, "worker");
+    cn_log_info("Booting worker with pid: %d", (int)getpid());
+    cn_worker_ctx_t ctx = {
+        .index = age,
+        .ppid = a->pid,
+        .heartbeat = &a->hb[slot],
+        .listeners = cfg->listeners,
+        .nlisteners = cfg->nlisteners,
+        .graceful_timeout = cfg->graceful_timeout,
+        .timeout = cfg->timeout,
+    };
+    int rc = cfg->worker_main(cfg->worker_ud, &ctx);
+    cn_log_info("Worker exiting (pid: %d)", (int)getpid());
+    _exit(rc & 0xff);
+}
+
+static void child_reset_signals(arbiter_t *a)
+{
+    sigset_t none;
+    close(a->pipe_rd);
+    a->pipe_rd = -1;
+    if (self_pipe_wr >= 0) {
+        close(self_pipe_wr);
+        self_pipe_wr = -1;
+    }
+    for (size_t i = 0; i < CN_ARRAY_LEN(master_signals); i++) {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof(sa));
+        sigemptyset(&sa.sa_mask);
+        sa.sa_handler = SIG_DFL;
+        sigaction(master_signals[i], &sa, NULL);
+    }
+    a->signals_installed = false;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
+static bool free_slot(arbiter_t *a, size_t *slot)
+{
+    if (a->nworkers >= a->cap)
+        return false;
+    for (size_t s = 0; s < a->cap; s++) {
+        bool used = false;
+        for (size_t i = 0; i < a->nworkers && !used; i++)
+            used = a->workers[i].slot == s;
+        if (!used) {
+            *slot = s;
+            return true;
+        }
+    }
+    return false;
+}
+
+static ssize_t worker_find(arbiter_t *a, pid_t pid)
+{
+    for (size_t i = 0; i < a->nworkers; i++) {
+        if (a->workers[i].pid == pid)
+            return (ssize_t)i;
+    }
+    return -1;
+}
+
+static void kill_all(arbiter_t *a, int sig)
+{
+    for (size_t i = 0; i < a->nworkers; i++)
+        kill(a->workers[i].pid, sig);
+}
+
+/* ---- shutdown ----------------------------------------------------------------- */
+
+/* Gunicorn's stop(): close the listeners, TERM (graceful) or QUIT (quick)
+ * every worker, wait up to graceful_timeout for them, then SIGKILL the rest.
+ * Unlike Gunicorn we reap the killed ones (bounded) so none is left behind. */
+static void stop_workers(arbiter_t *a, bool graceful)
+{
+    a->stopping = true;
+    close_listeners(a);
+    kill_all(a, graceful ? SIGTERM : SIGQUIT);
+    int64_t limit = cn_heartbeat_now_ms() + (int64_t)a->cfg->graceful_timeout * 1000;
+    for (;;) {
+        reap_workers(a);
+        int64_t left = limit - cn_heartbeat_now_ms();
+        if (a->nworkers == 0 || left <= 0)
+            break;
+        wait_signals(a, left < 100 ? (int)left : 100, NULL, 0);
+    }
+    if (a->nworkers == 0)
+        return;
+    kill_all(a, SIGKILL);
+    limit = cn_heartbeat_now_ms() + KILL_REAP_MS;
+    while (a->nworkers > 0 && cn_heartbeat_now_ms() < limit) {
+        wait_signals(a, 50, NULL, 0);
+        reap_workers(a);
+    }
+}
+
+/* Only the master, only at the final stop: workers hold their own copies. */
+static void close_listeners(arbiter_t *a)
+{
+    for (size_t i = 0; i < a->cfg->nlisteners; i++) {
+        cn_listener_t *l = &a->cfg->listeners[i];
+        if (l->fd >= 0)
+            cn_listener_close(l, l->addr.kind == CN_ADDR_UNIX);
+    }
+}
+
+/* prctl(PR_SET_NAME) keeps 15 bytes: cheap, and enough for ps -o comm/top. */
+static void set_proc_title(arbiter_t *a, const char *role)
+{
+    char name[64];
+    const char *prefix = a->cfg->proc_name && a->cfg->proc_name[0] ? a->cfg->proc_name
+                                                                      : "cunicorn";
+    snprintf(name, sizeof(name), "%s: %s", prefix, role);
+    prctl(PR_SET_NAME, name, 0, 0, 0);
+}
+
+static void sleep_ms(int64_t ms)
+{
+    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL); /* a signal cutting it short only shortens the pause */
+}

@@ -1,0 +1,505 @@
+/* config.c - THE settings table, defaults, validation and precedence.
+ *
+ * Owns: the one static table of settings (Gunicorn's names, flags, defaults,
+ * sections), turning a string into a typed value in cn_config_t with the
+ * source rules of enum cn_source, cross-setting rules (cn_config_finish) and
+ * the default worker count.
+ * Must not: include Python.h, exit(), or print. argv parsing, --help,
+ * --print-config and docs/settings.md live in cli.c, driven by this table. */
+#define _GNU_SOURCE /* sched_getaffinity, CPU_COUNT */
+#include "cunicorn/config.h"
+#include "cunicorn/log.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* _source[] bit: the setting was set through cn_config_set at least once by
+ * its current source (so list values from the same source append). */
+#define SRC_EXPLICIT 0x80
+#define SRC_MASK 0x7f
+
+static int validate_raw_env(const char *value, char *err);
+static int validate_loglevel(const char *value, char *err);
+static int validate_chdir(const char *value, char *err);
+static int row_index(const cn_setting_t *s);
+static void strlist_clear(cn_strlist_t *l);
+static void strlist_push(cn_strlist_t *l, const char *s, size_t n);
+static void strip(const char **s, size_t *n);
+static int parse_int(const cn_setting_t *s, const char *value, int *out, char *err);
+static int parse_bool(const cn_setting_t *s, const char *value, bool *out, char *err);
+static char *normalize_path(const char *value);
+static int store(cn_config_t *cfg, const cn_setting_t *s, const char *value, bool append,
+                 char *err);
+static void set_default(cn_config_t *cfg, const cn_setting_t *s);
+static int env_int(const char *name, int min);
+static const char *worker_class_canonical(const char *name);
+
+#define OFF(field) offsetof(cn_config_t, field)
+
+/* One row per setting, in Gunicorn's order. The first sentence of help is
+ * the --help summary; the whole paragraph goes to docs/settings.md. */
+static const cn_setting_t settings[] = {
+    {"config", {"-c", "--config", NULL}, "CONFIG", CN_T_STR, OFF(config), NULL, 0, 0, NULL,
+     "Config File",
+     "The configuration file to read. A Python file whose top-level assignments name settings "
+     "(for example workers = 4). Without this flag ./cunicorn.conf.py is read if it exists, "
+     "otherwise ./gunicorn.conf.py if it exists."},
+    {"bind", {"-b", "--bind", NULL}, "ADDRESS", CN_T_LIST, OFF(bind), "127.0.0.1:8000", 0, 0,
+     NULL, "Server Socket",
+     "The socket to bind. One of HOST, HOST:PORT, [IPV6]:PORT, unix:PATH or fd://FD; the port "
+     "defaults to 8000. Repeat the flag to listen on several addresses. When $PORT is set the "
+     "default is 0.0.0.0:$PORT."},
+    {"backlog", {"--backlog", NULL}, "INT", CN_T_INT, OFF(backlog), "2048", 0, INT_MAX, NULL,
+     "Server Socket",
+     "The maximum number of pending connections. Clients beyond this queue length get an error "
+     "when connecting; it only matters under heavy load. Usually between 64 and 2048."},
+    {"workers", {"-w", "--workers", NULL}, "INT", CN_T_INT, OFF(workers), NULL, 1, INT_MAX, NULL,
+     "Worker Processes",
+     "The number of worker processes for handling requests. Tune it to the workload; a few per "
+     "CPU core is typical. The default is $WEB_CONCURRENCY when that is set to a positive "
+     "integer, otherwise (2 x usable CPUs) + 1, where usable CPUs honour the affinity mask and "
+     "a cgroup v2 cpu.max quota."},
+    {"worker_class", {"-k", "--worker-class", NULL}, "STRING", CN_T_STR, OFF(worker_class),
+     "sync", 0, 0, NULL, "Worker Processes",
+     "The type of workers to use. One of sync, gthread or gevent; Gunicorn's class paths "
+     "(gunicorn.workers.sync.SyncWorker, gunicorn.workers.gthread.ThreadWorker, "
+     "gunicorn.workers.ggevent.GeventWorker) are accepted too."},
+    {"threads", {"--threads", NULL}, "INT", CN_T_INT, OFF(threads), "1", 1, INT_MAX, NULL,
+     "Worker Processes",
+     "The number of worker threads for handling requests. Only the gthread worker uses it; a "
+     "sync worker with more than one thread becomes a gthread worker."},
+    {"worker_connections", {"--worker-connections", NULL}, "INT", CN_T_INT,
+     OFF(worker_connections), "1000", 1, INT_MAX, NULL, "Worker Processes",
+     "The maximum number of simultaneous clients. Only the gevent worker uses it."},
+    {"timeout", {"-t", "--timeout", NULL}, "INT", CN_T_INT, OFF(timeout), "30", 0, INT_MAX, NULL,
+     "Worker Processes",
+     "Workers silent for more than this many seconds are killed and restarted. 0 disables the "
+     "check. For non-sync workers it measures worker liveness, not request duration."},
+    {"graceful_timeout", {"--graceful-timeout", NULL}, "INT", CN_T_INT, OFF(graceful_timeout),
+     "30", 0, INT_MAX, NULL, "Worker Processes",
+     "Timeout for graceful workers restart. After a restart or stop signal workers get this "
+     "many seconds to finish their requests before they are killed."},
+    {"keepalive", {"--keep-alive", NULL}, "INT", CN_T_INT, OFF(keepalive), "2", 0, INT_MAX, NULL,
+     "Worker Processes",
+     "The number of seconds to wait for the next request on a Keep-Alive connection. 1-5 suits "
+     "direct client connections; behind a load balancer a higher value is often better. The "
+     "sync worker closes after each response and ignores it."},
+    {"limit_request_line", {"--limit-request-line", NULL}, "INT", CN_T_INT,
+     OFF(limit_request_line), "4094", 0, 8190, NULL, "Security",
+     "The maximum size of the HTTP request line in bytes. The request line holds the method, "
+     "the URI with its query and the protocol, so this bounds URI length. 0 means unlimited "
+     "(capped at 8190); the maximum is 8190."},
+    {"limit_request_fields", {"--limit-request-fields", NULL}, "INT", CN_T_INT,
+     OFF(limit_request_fields), "100", 0, 32768, NULL, "Security",
+     "Limit the number of HTTP header fields in a request. Protects against header floods "
+     "together with limit_request_field_size; at most 32768."},
+    {"limit_request_field_size", {"--limit-request-field_size", "--limit-request-field-size", NULL},
+     "INT", CN_T_INT, OFF(limit_request_field_size), "8190", 0, INT_MAX, NULL, "Security",
+     "Limit the allowed size of an HTTP request header field. 0 allows fields of any size, "
+     "which invites denial-of-service attacks."},
+    {"check_config", {"--check-config", NULL}, NULL, CN_T_BOOL, OFF(check_config), "false", 0, 0,
+     NULL, "Debugging",
+     "Check the configuration and exit. The exit status is 0 when the configuration (and the "
+     "application) loads, 1 otherwise."},
+    {"print_config", {"--print-config", NULL}, NULL, CN_T_BOOL, OFF(print_config), "false", 0, 0,
+     NULL, "Debugging",
+     "Print the fully resolved configuration and exit. Implies check_config."},
+    {"reuse_port", {"--reuse-port", NULL}, NULL, CN_T_BOOL, OFF(reuse_port), "false", 0, 0, NULL,
+     "Server Mechanics", "Set the SO_REUSEPORT flag on the listening sockets."},
+    {"chdir", {"--chdir", NULL}, "CHDIR", CN_T_STR, OFF(chdir), NULL, 0, 0, validate_chdir,
+     "Server Mechanics",
+     "Change to this directory before loading the application. Relative paths are resolved "
+     "against the directory cunicorn was started in, which is also the default."},
+    {"raw_env", {"-e", "--env", NULL}, "ENV", CN_T_LIST, OFF(raw_env), NULL, 0, 0,
+     validate_raw_env, "Server Mechanics",
+     "Set an environment variable for the application, as KEY=VALUE. Repeat the flag for "
+     "several variables; in a config file use a list, e.g. raw_env = [\"FOO=1\"]."},
+    {"pidfile", {"-p", "--pid", NULL}, "FILE", CN_T_STR, OFF(pidfile), NULL, 0, 0, NULL,
+     "Server Mechanics",
+     "A filename to use for the PID file. When unset no PID file is written."},
+    {"accesslog", {"--access-logfile", NULL}, "FILE", CN_T_STR, OFF(accesslog), NULL, 0, 0, NULL,
+     "Logging",
+     "The access log file to write to. '-' means stdout; when unset there is no access log."},
+    {"access_log_format", {"--access-logformat", NULL}, "STRING", CN_T_STR,
+     OFF(access_log_format), CN_ACCESS_LOG_DEFAULT_FORMAT, 0, 0, NULL, "Logging",
+     "The access log format. Python %-style with named atoms, e.g. %(h)s: h remote address, "
+     "l '-', u user name, t date of the request, r request line, m method, U path without "
+     "query, q query string, H protocol, s status, B response length, b response length or "
+     "'-', f referer, a user agent, T request time in seconds, M in milliseconds, D in "
+     "microseconds, L in decimal seconds, p process ID, {header}i request header, {header}o "
+     "response header, {variable}e environment variable. Write header and variable names in "
+     "lowercase, e.g. %({x-forwarded-for}i)s."},
+    {"errorlog", {"--error-logfile", "--log-file", NULL}, "FILE", CN_T_STR, OFF(errorlog), "-", 0,
+     0, NULL, "Logging", "The error log file to write to. '-' means stderr."},
+    {"loglevel", {"--log-level", NULL}, "LEVEL", CN_T_STR, OFF(loglevel), "info", 0, 0,
+     validate_loglevel, "Logging",
+     "The granularity of error log output. One of debug, info, warning, error or critical."},
+    {"proc_name", {"-n", "--name", NULL}, "STRING", CN_T_STR, OFF(proc_name), NULL, 0, 0, NULL,
+     "Process Naming",
+     "A base to use for process titles, as seen in ps and top. Useful to tell several "
+     "instances apart; when unset the application module name is used."},
+    {"pythonpath", {"--pythonpath", NULL}, "STRING", CN_T_STR, OFF(pythonpath), NULL, 0, 0, NULL,
+     "Server Mechanics",
+     "A comma-separated list of directories to add to the Python path, e.g. "
+     "/home/djangoprojects/myproject,/home/python/mylibrary."},
+};
+
+_Static_assert(CN_ARRAY_LEN(settings) < sizeof(((cn_config_t *)0)->_source),
+               "cn_config_t._source is too small for the settings table");
+
+const cn_setting_t *cn_settings(size_t *n)
+{
+    *n = CN_ARRAY_LEN(settings);
+    return settings;
+}
+
+const cn_setting_t *cn_setting_find(const char *name)
+{
+    for (size_t i = 0; i < CN_ARRAY_LEN(settings); i++) {
+        const char *a = settings[i].name, *b = name;
+        while (*a != '\0' && (*a == *b || (*a == '_' && *b == '-'))) {
+            a++;
+            b++;
+        }
+        if (*a == '\0' && *b == '\0')
+            return &settings[i];
+    }
+    return NULL;
+}
+
+static int row_index(const cn_setting_t *s) { return (int)(s - settings); }
+
+/* ---- validators --------------------------------------------------------- */
+
+static int validate_raw_env(const char *value, char *err)
+{
+    if (strchr(value, '=') == NULL)
+        return cn_err(err, "Invalid value for raw_env: '%s' (expected KEY=VALUE)", value);
+    return 0;
+}
+
+static int validate_loglevel(const char *value, char *err)
+{
+    if (cn_log_level_parse(value) < 0)
+        return cn_err(err,
+                      "Invalid value for loglevel: '%s' (expected one of debug, info, "
+                      "warning, error, critical)",
+                      value);
+    return 0;
+}
+
+static int validate_chdir(const char *value, char *err)
+{
+    char *path = normalize_path(value);
+    struct stat st;
+    int rc = 0;
+    if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode))
+        rc = cn_err(err, "Invalid value for chdir: '%s' (can't chdir to '%s')", value, value);
+    free(path);
+    return rc;
+}
+
+/* ---- values ------------------------------------------------------------- */
+
+static void strlist_clear(cn_strlist_t *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        free(l->items[i]);
+    free(l->items);
+    l->items = NULL;
+    l->n = 0;
+}
+
+static void strlist_push(cn_strlist_t *l, const char *s, size_t n)
+{
+    l->items = cn_xrealloc(l->items, (l->n + 1) * sizeof(*l->items));
+    l->items[l->n++] = cn_xstrndup(s, n);
+}
+
+/* Gunicorn's validate_string strips surrounding whitespace. */
+static void strip(const char **s, size_t *n)
+{
+    while (*n > 0 && isspace((unsigned char)**s)) {
+        (*s)++;
+        (*n)--;
+    }
+    while (*n > 0 && isspace((unsigned char)(*s)[*n - 1]))
+        (*n)--;
+}
+
+static int parse_int(const cn_setting_t *s, const char *value, int *out, char *err)
+{
+    const char *p = value;
+    size_t n = strlen(value);
+    char *end = NULL;
+    long v;
+
+    strip(&p, &n);
+    errno = 0;
+    v = n > 0 && (isdigit((unsigned char)p[0]) || p[0] == '-' || p[0] == '+')
+            ? strtol(p, &end, 10)
+            : 0;
+    if (n == 0 || end != p + n || errno != 0 || v < s->min || v > s->max) {
+        if (s->max == INT_MAX)
+            return cn_err(err, "Invalid value for %s: '%s' (expected an integer >= %d)", s->name,
+                          value, s->min);
+        return cn_err(err, "Invalid value for %s: '%s' (expected an integer between %d and %d)",
+                      s->name, value, s->min, s->max);
+    }
+    *out = (int)v;
+    return 0;
+}
+
+static int parse_bool(const cn_setting_t *s, const char *value, bool *out, char *err)
+{
+    static const char *const yes[] = {"true", "1", "yes", "on"};
+    static const char *const no[] = {"false", "0", "no", "off"};
+    const char *p = value;
+    size_t n = strlen(value);
+
+    strip(&p, &n);
+    for (size_t i = 0; i < CN_ARRAY_LEN(yes); i++) {
+        if (cn_strcase_eq(p, n, yes[i]) || cn_strcase_eq(p, n, no[i])) {
+            *out = cn_strcase_eq(p, n, yes[i]);
+            return 0;
+        }
+    }
+    return cn_err(err, "Invalid value for %s: '%s' (expected true or false)", s->name, value);
+}
+
+/* os.path.abspath(os.path.normpath(os.path.join(cwd, value))): lexical, no
+ * symlink resolution, as Gunicorn's validate_chdir. Returns an owned string. */
+static char *normalize_path(const char *value)
+{
+    char cwd[PATH_MAX];
+    size_t cap = strlen(value) + sizeof(cwd) + 2, n = 0;
+    char *src = cn_xmalloc(cap), *out = cn_xmalloc(cap), *tok, *save = NULL;
+
+    if (value[0] == '/' || getcwd(cwd, sizeof(cwd)) == NULL)
+        snprintf(src, cap, "%s", value);
+    else
+        snprintf(src, cap, "%s/%s", cwd, value);
+    for (tok = strtok_r(src, "/", &save); tok != NULL; tok = strtok_r(NULL, "/", &save)) {
+        if (strcmp(tok, ".") == 0)
+            continue;
+        if (strcmp(tok, "..") == 0) {
+            while (n > 0 && out[n - 1] != '/')
+                n--;
+            if (n > 0)
+                n--;
+            continue;
+        }
+        n += (size_t)sprintf(out + n, "/%s", tok);
+    }
+    if (n == 0)
+        out[n++] = '/';
+    out[n] = '\0';
+    free(src);
+    return out;
+}
+
+/* Convert and store one value; append only matters for lists. */
+static int store(cn_config_t *cfg, const cn_setting_t *s, const char *value, bool append,
+                 char *err)
+{
+    void *field = (char *)cfg + s->offset;
+    const char *p = value;
+    size_t n;
+
+    if (value == NULL && s->type != CN_T_STR && s->type != CN_T_LIST)
+        return cn_err(err, "Invalid value for %s: None", s->name);
+    if (value != NULL && s->validate != NULL && s->validate(value, err) != 0)
+        return -1;
+    switch (s->type) {
+    case CN_T_INT:
+        return parse_int(s, value, (int *)field, err);
+    case CN_T_BOOL:
+        return parse_bool(s, value, (bool *)field, err);
+    case CN_T_STR:
+        free(*(char **)field);
+        *(char **)field = NULL;
+        if (value == NULL)
+            return 0;
+        if (s->validate == validate_chdir) {
+            *(char **)field = normalize_path(value);
+            return 0;
+        }
+        n = strlen(value);
+        strip(&p, &n);
+        *(char **)field = cn_xstrndup(p, n);
+        return 0;
+    case CN_T_LIST:
+        if (!append)
+            strlist_clear(field);
+        if (value == NULL)
+            return 0;
+        n = strlen(value);
+        strip(&p, &n);
+        strlist_push(field, p, n);
+        return 0;
+    }
+    return cn_err(err, "Invalid value for %s", s->name);
+}
+
+int cn_config_set(cn_config_t *cfg, const char *name, const char *value, enum cn_source src,
+                  char *err)
+{
+    const cn_setting_t *s = cn_setting_find(name);
+    int i;
+    unsigned cur;
+    bool append;
+
+    if (s == NULL)
+        return cn_err(err, "No configuration setting for: %s", name);
+    i = row_index(s);
+    cur = cfg->_source[i];
+    if ((unsigned)src < (cur & SRC_MASK))
+        return 0;
+    append = (cur & SRC_EXPLICIT) != 0 && (unsigned)src == (cur & SRC_MASK);
+    if (store(cfg, s, value, append, err) != 0)
+        return -1;
+    cfg->_source[i] = (unsigned char)(src | SRC_EXPLICIT);
+    return 0;
+}
+
+/* ---- defaults ----------------------------------------------------------- */
+
+/* A positive integer from the environment, or -1. */
+static int env_int(const char *name, int min)
+{
+    const char *v = getenv(name);
+    uint64_t n;
+    if (v == NULL || cn_parse_uint(v, strlen(v), INT_MAX, &n) != 0 || (int)n < min)
+        return -1;
+    return (int)n;
+}
+
+static void set_default(cn_config_t *cfg, const cn_setting_t *s)
+{
+    char buf[64];
+    const char *v = s->default_value;
+    const char *port;
+    char cwd[PATH_MAX];
+    int w;
+
+    if (strcmp(s->name, "bind") == 0 && (port = getenv("PORT")) != NULL) {
+        snprintf(buf, sizeof(buf), "0.0.0.0:%s", port);
+        v = buf;
+    } else if (strcmp(s->name, "workers") == 0) {
+        w = env_int("WEB_CONCURRENCY", 1);
+        snprintf(buf, sizeof(buf), "%d", w > 0 ? w : cn_config_default_workers());
+        v = buf;
+    } else if (strcmp(s->name, "chdir") == 0) {
+        v = getcwd(cwd, sizeof(cwd)) != NULL ? cwd : ".";
+    }
+    if (store(cfg, s, v, false, NULL) != 0)
+        abort(); /* a default that fails its own validation is a bug in the table */
+}
+
+void cn_config_init(cn_config_t *cfg)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    for (size_t i = 0; i < CN_ARRAY_LEN(settings); i++) {
+        set_default(cfg, &settings[i]);
+        cfg->_source[i] = CN_SRC_DEFAULT;
+    }
+}
+
+void cn_config_free(cn_config_t *cfg)
+{
+    for (size_t i = 0; i < CN_ARRAY_LEN(settings); i++) {
+        void *field = (char *)cfg + settings[i].offset;
+        if (settings[i].type == CN_T_STR) {
+            free(*(char **)field);
+            *(char **)field = NULL;
+        } else if (settings[i].type == CN_T_LIST) {
+            strlist_clear(field);
+        }
+    }
+    free(cfg->app_uri);
+    cfg->app_uri = NULL;
+}
+
+/* ---- cross-setting rules ------------------------------------------------ */
+
+static const char *worker_class_canonical(const char *name)
+{
+    static const char *const map[][2] = {
+        {"sync", "sync"},
+        {"gunicorn.workers.sync.SyncWorker", "sync"},
+        {"gthread", "gthread"},
+        {"gunicorn.workers.gthread.ThreadWorker", "gthread"},
+        {"gevent", "gevent"},
+        {"gunicorn.workers.ggevent.GeventWorker", "gevent"},
+    };
+    if (strncmp(name, "egg:gunicorn#", 13) == 0)
+        name += 13;
+    for (size_t i = 0; i < CN_ARRAY_LEN(map); i++) {
+        if (strcmp(name, map[i][0]) == 0)
+            return map[i][1];
+    }
+    return NULL;
+}
+
+int cn_config_finish(cn_config_t *cfg, char *err)
+{
+    const char *k = cfg->worker_class != NULL ? worker_class_canonical(cfg->worker_class) : NULL;
+
+    if (k == NULL)
+        return cn_err(err, "Invalid value for worker_class: '%s' (expected sync, gthread or gevent)",
+                      cfg->worker_class != NULL ? cfg->worker_class : "None");
+    if (strcmp(k, "sync") == 0 && cfg->threads > 1)
+        k = "gthread";
+    if (strcmp(k, cfg->worker_class) != 0) {
+        free(cfg->worker_class);
+        cfg->worker_class = cn_xstrdup(k);
+    }
+    return 0;
+}
+
+/* ---- default worker count ----------------------------------------------- */
+
+int cn_cpu_max_limit(const char *cpu_max, int ncpu)
+{
+    long long quota, period;
+    long long n;
+
+    if (ncpu < 1)
+        ncpu = 1;
+    if (cpu_max == NULL || strncmp(cpu_max, "max", 3) == 0)
+        return ncpu;
+    if (sscanf(cpu_max, "%lld %lld", &quota, &period) != 2 || quota <= 0 || period <= 0)
+        return ncpu;
+    n = (quota + period - 1) / period;
+    if (n < 1)
+        n = 1;
+    return n < ncpu ? (int)n : ncpu;
+}
+
+int cn_config_default_workers(void)
+{
+    cpu_set_t set;
+    int ncpu = 0;
+    char buf[128];
+    FILE *f;
+
+    if (sched_getaffinity(0, sizeof(set), &set) == 0)
+        ncpu = CPU_COUNT(&set);
+    if (ncpu < 1) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        ncpu = n > 0 ? (int)n : 1;
+    }
+    f = fopen("/sys/fs/cgroup/cpu.max", "r");
+    if (f != NULL) {
+        if (fgets(buf, sizeof(buf), f) != NULL)
+            ncpu = cn_cpu_max_limit(buf, ncpu);
+        fclose(f);
+    }
+    return 2 * ncpu + 1;
+}

@@ -1,0 +1,253 @@
+/* conn.c - one client connection's I/O, shared by every worker class.
+ *
+ * Owns: the accepted fd, rbuf/body buffers, reading and parsing a request
+ * head within a deadline, decoding the body on demand (so an upload is never
+ * buffered whole), 100-continue, writing with bounded waits, keep-alive reuse.
+ * Must not: include Python.h or decide policy (keep-alive, timeouts): the
+ * worker class passes deadlines and decides.
+ *
+ * Sockets are non-blocking. Every operation that would block calls
+ * c->wait(), the one hook that differs between worker classes. */
+#include "cunicorn/conn.h"
+#include "cunicorn/log.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define CONTINUE_LINE "HTTP/1.1 100 Continue\r\n\r\n"
+
+static ssize_t recv_some(cn_conn_t *c, double deadline);
+static int send_continue(cn_conn_t *c);
+
+int cn_conn_wait_poll(void *ctx, int fd, short events, double deadline)
+{
+    (void)ctx;
+    for (;;) {
+        int ms = -1;
+        if (deadline > 0) {
+            double left = deadline - cn_now();
+            if (left <= 0)
+                return -ETIMEDOUT;
+            ms = (int)(left * 1000) + 1;
+        }
+        struct pollfd pfd = {.fd = fd, .events = events};
+        int n = poll(&pfd, 1, ms);
+        if (n > 0)
+            return 0;
+        if (n == 0)
+            continue; /* re-check the deadline */
+        if (errno != EINTR)
+            return -errno;
+    }
+}
+
+void cn_conn_init(cn_conn_t *c, int fd, const struct sockaddr *peer, socklen_t peerlen,
+                  const cn_listener_t *listener, const cn_http_limits_t *limits)
+{
+    memset(c, 0, sizeof(*c));
+    c->fd = fd;
+    c->listener = listener;
+    cn_sock_peer_name(peer, peerlen, c->peer_host, sizeof(c->peer_host), &c->peer_port);
+    cn_buf_init(&c->rbuf);
+    cn_buf_init(&c->body);
+    cn_http_parser_init(&c->parser, limits);
+    cn_http_request_init(&c->req);
+    c->wait = cn_conn_wait_poll;
+    c->io_timeout = 30;
+}
+
+void cn_conn_close(cn_conn_t *c)
+{
+    if (c->fd >= 0)
+        close(c->fd);
+    c->fd = -1;
+    cn_buf_free(&c->rbuf);
+    cn_buf_free(&c->body);
+    cn_http_request_free(&c->req);
+}
+
+/* Append up to CN_CONN_READ_CHUNK bytes to rbuf. Returns bytes read, 0 on
+ * EOF, or -errno (-ETIMEDOUT when the deadline passes). */
+static ssize_t recv_some(cn_conn_t *c, double deadline)
+{
+    for (;;) {
+        cn_buf_reserve(&c->rbuf, CN_CONN_READ_CHUNK);
+        ssize_t n = recv(c->fd, c->rbuf.data + c->rbuf.len, CN_CONN_READ_CHUNK, 0);
+        if (n >= 0) {
+            c->rbuf.len += (size_t)n;
+            if (n == 0)
+                c->eof = true;
+            return n;
+        }
+        if (errno == EINTR)
+            continue;
+        if (errno != EAGAIN && errno != EWOULDBLOCK)
+            return errno == ECONNRESET ? -EPIPE : -errno;
+        int rc = c->wait(c->wait_ctx, c->fd, POLLIN, deadline);
+        if (rc < 0)
+            return rc;
+    }
+}
+
+int cn_conn_read_head(cn_conn_t *c, double deadline)
+{
+    /* Pipelined bytes from the previous request may already hold a head. */
+    for (;;) {
+        if (c->rbuf.len > 0) {
+            enum cn_parse r = cn_http_parse_head(&c->parser, &c->req, c->rbuf.data, c->rbuf.len);
+            if (r == CN_PARSE_DONE)
+                break;
+            if (r == CN_PARSE_ERROR)
+                return -EPROTO;
+        }
+        bool started = c->rbuf.len > 0;
+        ssize_t n = recv_some(c, deadline);
+        if (n == 0 || n == -EPIPE) {
+            if (!started)
+                return -EPIPE;
+            c->parser.status = 400;
+            c->parser.reason = "connection closed inside the request head";
+            return -EPROTO;
+        }
+        if (n < 0)
+            return (int)n;
+    }
+    c->raw_off = c->req.head_len;
+    return 0;
+}
+
+static int send_continue(cn_conn_t *c)
+{
+    c->continue_sent = true;
+    return cn_conn_write_all(c, CONTINUE_LINE, sizeof(CONTINUE_LINE) - 1);
+}
+
+ssize_t cn_conn_body_fill(cn_conn_t *c)
+{
+    if (c->req.expect_continue && !c->continue_sent && c->req.version_minor >= 1 &&
+        !cn_http_body_done(&c->parser)) {
+        int rc = send_continue(c);
+        if (rc < 0)
+            return rc;
+    }
+    size_t before = c->body.len;
+    while (!cn_http_body_done(&c->parser) && c->body.len == before) {
+        if (c->raw_off == c->rbuf.len) {
+            /* Nothing raw left: drop what was decoded (keeping the head)
+             * and read more, so rbuf never holds more than one read. */
+            c->rbuf.len = c->req.head_len;
+            c->raw_off = c->req.head_len;
+            ssize_t n = recv_some(c, cn_now() + c->io_timeout);
+            if (n == 0)
+                return -EPIPE;
+            if (n < 0)
+                return n;
+        }
+        size_t used = 0;
+        enum cn_parse r = cn_http_parse_body(&c->parser, c->rbuf.data + c->raw_off,
+                                             c->rbuf.len - c->raw_off, &used, &c->body);
+        c->raw_off += used;
+        if (r == CN_PARSE_ERROR)
+            return -EPROTO;
+    }
+    return (ssize_t)(c->body.len - before);
+}
+
+void cn_conn_body_consume(cn_conn_t *c, size_t n)
+{
+    c->body_off += n;
+    c->body_read += n;
+    if (c->body_off == c->body.len) {
+        c->body.len = 0;
+        c->body_off = 0;
+    }
+}
+
+int cn_conn_body_drain(cn_conn_t *c, uint64_t limit)
+{
+    uint64_t drained = 0;
+    for (;;) {
+        size_t avail = c->body.len - c->body_off;
+        drained += avail;
+        cn_conn_body_consume(c, avail);
+        if (cn_http_body_done(&c->parser))
+            return 0;
+        if (drained > limit)
+            return -E2BIG;
+        /* A client that was never told to continue may not send the body:
+         * the connection cannot be reused safely. */
+        if (c->req.expect_continue && !c->continue_sent)
+            return -E2BIG;
+        ssize_t n = cn_conn_body_fill(c);
+        if (n < 0)
+            return (int)n;
+    }
+}
+
+int cn_conn_writev_all(cn_conn_t *c, struct iovec *iov, int iovcnt)
+{
+    while (iovcnt > 0) {
+        ssize_t n = writev(c->fd, iov, iovcnt);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno != EAGAIN && errno != EWOULDBLOCK)
+                return -errno;
+            int rc = c->wait(c->wait_ctx, c->fd, POLLOUT, cn_now() + c->io_timeout);
+            if (rc < 0)
+                return rc;
+            continue;
+        }
+        size_t done = (size_t)n;
+        while (iovcnt > 0 && done >= iov->iov_len) {
+            done -= iov->iov_len;
+            iov++;
+            iovcnt--;
+        }
+        if (iovcnt > 0) {
+            iov->iov_base = (char *)iov->iov_base + done;
+            iov->iov_len -= done;
+        }
+    }
+    return 0;
+}
+
+int cn_conn_write_all(cn_conn_t *c, const void *data, size_t len)
+{
+    struct iovec iov = {.iov_base = (void *)data, .iov_len = len};
+    return cn_conn_writev_all(c, &iov, 1);
+}
+
+void cn_conn_send_error(cn_conn_t *c, int status)
+{
+    cn_buf_t out = CN_BUF_INIT;
+    cn_http_error_response(&out, status);
+    /* Best effort: the connection is closed right after either way. */
+    (void)!cn_conn_write_all(c, out.data, out.len);
+    cn_buf_free(&out);
+}
+
+void cn_conn_reject(cn_conn_t *c)
+{
+    int status = c->parser.status ? c->parser.status : 400;
+    cn_log_info("Invalid request from ip=%s: %s (answered %d)", c->peer_host,
+                c->parser.reason ? c->parser.reason : "malformed request", status);
+    cn_conn_send_error(c, status);
+}
+
+void cn_conn_next_request(cn_conn_t *c)
+{
+    cn_buf_consume(&c->rbuf, c->raw_off);
+    c->raw_off = 0;
+    c->body.len = 0;
+    c->body_off = 0;
+    c->body_read = 0;
+    c->continue_sent = false;
+    c->bytes_sent = 0;
+    c->requests++;
+    cn_http_parser_reset(&c->parser);
+    cn_http_request_clear(&c->req);
+}

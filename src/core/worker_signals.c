@@ -1,0 +1,69 @@
+/* worker_signals.c - signal dispositions inside a worker process.
+ *
+ * Owns: the process-wide pointer to the worker's cn_worker_flags_t and the
+ * handlers that set it (TERM -> stop, INT/QUIT -> quick_stop, USR1 -> reopen).
+ * Handlers are installed without SA_RESTART so a blocking poll()/accept()
+ * returns EINTR and the worker loop looks at the flags promptly.
+ * Must not: do anything in a handler but store a flag (no logging, no
+ * allocation), or touch the master's self-pipe (closed before this runs). */
+#define _GNU_SOURCE
+#include "cunicorn/arbiter.h"
+
+#include <signal.h>
+#include <stddef.h>
+#include <string.h>
+
+static void worker_on_signal(int sig);
+static void set_handler(int sig, void (*fn)(int));
+
+/* borrowed: the worker's flags, valid for the life of the process */
+static cn_worker_flags_t *volatile worker_flags;
+
+static void worker_on_signal(int sig)
+{
+    cn_worker_flags_t *f = worker_flags;
+    if (f == NULL)
+        return;
+    switch (sig) {
+    case SIGTERM:
+        f->stop = 1;
+        break;
+    case SIGINT:
+    case SIGQUIT:
+        f->quick_stop = 1;
+        break;
+    case SIGUSR1:
+        f->reopen = 1;
+        break;
+    default:
+        break;
+    }
+}
+
+static void set_handler(int sig, void (*fn)(int))
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = fn;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = 0; /* no SA_RESTART: blocking calls return EINTR */
+    sigaction(sig, &sa, NULL);
+}
+
+void cn_worker_signals_install(cn_worker_flags_t *flags)
+{
+    static const int handled[] = {SIGTERM, SIGINT, SIGQUIT, SIGUSR1};
+    static const int ignored[] = {SIGPIPE, SIGHUP, SIGTTIN, SIGTTOU, SIGWINCH};
+    static const int defaulted[] = {SIGCHLD, SIGUSR2, SIGABRT};
+    sigset_t all;
+
+    worker_flags = flags;
+    for (size_t i = 0; i < CN_ARRAY_LEN(defaulted); i++)
+        set_handler(defaulted[i], SIG_DFL);
+    for (size_t i = 0; i < CN_ARRAY_LEN(ignored); i++)
+        set_handler(ignored[i], SIG_IGN);
+    for (size_t i = 0; i < CN_ARRAY_LEN(handled); i++)
+        set_handler(handled[i], worker_on_signal);
+    sigemptyset(&all);
+    sigprocmask(SIG_SETMASK, &all, NULL);
+}

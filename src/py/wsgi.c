@@ -1,0 +1,278 @@
+/* wsgi.c - one request through the app: environ, call, response, close(),
+ * access log, keep-alive verdict (see wsgi.h).
+ *
+ * Error handling, in one place:
+ *   app raises before the head was sent -> 500 (or the 4xx/408 wsgi.input
+ *     ran into), traceback logged, connection closed;
+ *   app raises after the head was sent  -> traceback logged, connection
+ *     closed so the client sees a truncated response, never a second one;
+ *   client went away while we wrote    -> logged at debug, closed. */
+#include "py/wsgi_internal.h"
+
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static int intern_strings(cn_py_strings_t *s);
+static PyObject *make_template(cn_wsgi_t *w);
+static int run_app(cn_wsgi_request_t *req, PyObject *env, PyObject *sr);
+static int send_result(cn_wsgi_request_t *req, PyObject *result);
+static int call_close(cn_wsgi_request_t *req, PyObject *result);
+static void report_error(cn_wsgi_request_t *req);
+static void access_log(cn_wsgi_request_t *req, PyObject *env, time_t when, double start);
+
+cn_wsgi_t *cn_wsgi_new(PyObject *app, const cn_wsgi_options_t *opt)
+{
+    cn_wsgi_t *w = cn_xcalloc(1, sizeof(*w));
+    w->opt = *opt;
+    w->script_name = cn_xstrdup(opt->script_name ? opt->script_name : "");
+    w->app = Py_NewRef(app);
+    if (cn_wsgi_types_ready() < 0 || intern_strings(&w->s) < 0)
+        goto fail;
+    w->errors = PyObject_CallNoArgs((PyObject *)&cn_ErrorsType);
+    if (w->errors == NULL || (w->template = make_template(w)) == NULL)
+        goto fail;
+    return w;
+fail:
+    cn_wsgi_free(w);
+    return NULL;
+}
+
+void cn_wsgi_free(cn_wsgi_t *w)
+{
+    if (w == NULL)
+        return;
+    PyObject **strings = (PyObject **)&w->s;
+    for (size_t i = 0; i < sizeof(w->s) / sizeof(PyObject *); i++)
+        Py_CLEAR(strings[i]);
+    Py_CLEAR(w->app);
+    Py_CLEAR(w->template);
+    Py_CLEAR(w->errors);
+    free(w->script_name);
+    free(w);
+}
+
+static int intern_strings(cn_py_strings_t *s)
+{
+    static const char *const names[] = {
+        "REQUEST_METHOD", "SCRIPT_NAME", "PATH_INFO", "QUERY_STRING", "RAW_URI",
+        "SERVER_PROTOCOL", "CONTENT_TYPE", "CONTENT_LENGTH", "SERVER_NAME", "SERVER_PORT",
+        "REMOTE_ADDR", "REMOTE_PORT", "wsgi.input", "wsgi.errors", "HTTP/1.0", "HTTP/1.1",
+        "GET", "POST", "HEAD", "close", ""};
+    PyObject **slots = (PyObject **)s;
+    _Static_assert(sizeof(names) / sizeof(names[0]) == sizeof(*s) / sizeof(PyObject *),
+                   "one name per cn_py_strings_t member, in order");
+    for (size_t i = 0; i < CN_ARRAY_LEN(names); i++)
+        if ((slots[i] = PyUnicode_InternFromString(names[i])) == NULL)
+            return -1;
+    return 0;
+}
+
+/* The environ keys that are the same for every request of this worker. */
+static PyObject *make_template(cn_wsgi_t *w)
+{
+    PyObject *t = Py_BuildValue(
+        "{s:(ii),s:s,s:O,s:O,s:O,s:O,s:O,s:O,s:s}", "wsgi.version", 1, 0, "wsgi.url_scheme",
+        "http", "wsgi.errors", w->errors, "wsgi.multithread",
+        w->opt.multithread ? Py_True : Py_False, "wsgi.multiprocess", Py_True, "wsgi.run_once",
+        Py_False, "wsgi.input_terminated", Py_True, "wsgi.file_wrapper",
+        (PyObject *)&cn_FileWrapperType, "SERVER_SOFTWARE", CN_SERVER_SOFTWARE);
+    return t;
+}
+
+bool cn_wsgi_serve(cn_wsgi_t *w, cn_conn_t *c, bool may_keep_alive)
+{
+    cn_wsgi_request_t req;
+    memset(&req, 0, sizeof(req));
+    req.w = w;
+    req.c = c;
+    req.framing.version_minor = c->req.version_minor;
+    req.framing.head_request = c->req.method.len == 4 &&
+                               memcmp(cn_conn_span(c, c->req.method), "HEAD", 4) == 0;
+    req.framing.may_keep_alive = may_keep_alive && c->req.keep_alive;
+    double start = cn_now();
+    time_t when = time(NULL);
+
+    PyObject *input = cn_wsgi_input_new(&req);
+    PyObject *sr = cn_wsgi_start_response_new(&req);
+    PyObject *env = input && sr ? cn_wsgi_environ(w, c, input) : NULL;
+    bool ok = env != NULL && run_app(&req, env, sr) == 0;
+    if (!ok)
+        report_error(&req);
+    if (cn_access_log_enabled() && env != NULL)
+        access_log(&req, env, when, start);
+
+    if (input != NULL)
+        cn_wsgi_input_detach(input);
+    if (sr != NULL)
+        cn_wsgi_start_response_detach(sr);
+    Py_XDECREF(env);
+    Py_XDECREF(input);
+    Py_XDECREF(sr);
+
+    bool keep = ok && req.framing.keep_alive;
+    if (keep) {
+        int rc;
+        CN_WSGI_IO(&req, rc = cn_conn_body_drain(c, 1 << 20));
+        keep = rc == 0;
+    }
+    cn_buf_free(&req.status_line);
+    cn_buf_free(&req.hbytes);
+    free(req.fields);
+    return keep;
+}
+
+/* Call the app and send what it returns; close() is always called on the
+ * result. 0, or -1 with an exception set. */
+static int run_app(cn_wsgi_request_t *req, PyObject *env, PyObject *sr)
+{
+    PyObject *result = PyObject_CallFunctionObjArgs(req->w->app, env, sr, NULL);
+    if (result == NULL)
+        return -1;
+    int rc = send_result(req, result);
+    if (call_close(req, result) < 0)
+        rc = -1;
+    Py_DECREF(result);
+    if (rc == 0 && cn_wsgi_finish(req) < 0)
+        rc = -1;
+    return rc;
+}
+
+static int send_item(cn_wsgi_request_t *req, PyObject *item, const uint64_t *known)
+{
+    if (!PyBytes_Check(item)) {
+        PyErr_Format(PyExc_TypeError, "the app must yield bytes, not %.100s",
+                     Py_TYPE(item)->tp_name);
+        return -1;
+    }
+    return cn_wsgi_send(req, PyBytes_AS_STRING(item), (size_t)PyBytes_GET_SIZE(item), known);
+}
+
+static int send_result(cn_wsgi_request_t *req, PyObject *result)
+{
+    /* A one-element list or tuple is the whole body: its length is known,
+     * so it gets a Content-Length instead of chunked encoding. */
+    if ((PyList_CheckExact(result) || PyTuple_CheckExact(result)) &&
+        PySequence_Fast_GET_SIZE(result) == 1 && !req->headers_sent) {
+        PyObject *item = PySequence_Fast_GET_ITEM(result, 0); /* borrowed */
+        uint64_t len = PyBytes_Check(item) ? (uint64_t)PyBytes_GET_SIZE(item) : 0;
+        return send_item(req, item, &len);
+    }
+    PyObject *it = PyObject_GetIter(result), *item;
+    if (it == NULL)
+        return -1;
+    while ((item = PyIter_Next(it)) != NULL) {
+        int rc = send_item(req, item, NULL);
+        Py_DECREF(item);
+        if (rc < 0) {
+            Py_DECREF(it);
+            return -1;
+        }
+    }
+    Py_DECREF(it);
+    return PyErr_Occurred() ? -1 : 0;
+}
+
+/* result.close(), keeping an exception already being handled. */
+static int call_close(cn_wsgi_request_t *req, PyObject *result)
+{
+    PyObject *t, *v, *tb;
+    PyErr_Fetch(&t, &v, &tb);
+    int rc = 0;
+    PyObject *close = PyObject_GetAttr(result, req->w->s.close);
+    if (close == NULL) {
+        if (PyErr_ExceptionMatches(PyExc_AttributeError))
+            PyErr_Clear(); /* no close(): nothing to call */
+        else
+            rc = -1;
+    } else {
+        PyObject *r = PyObject_CallNoArgs(close);
+        rc = r ? 0 : -1;
+        Py_XDECREF(r);
+        Py_DECREF(close);
+    }
+    if (t != NULL) {
+        if (rc < 0)
+            cn_py_log_exception(CN_LOG_ERROR, "Error in close() of the response");
+        PyErr_Restore(t, v, tb);
+        return -1;
+    }
+    return rc;
+}
+
+static void report_error(cn_wsgi_request_t *req)
+{
+    cn_conn_t *c = req->c;
+    if (req->write_failed) {
+        PyErr_Clear();
+        cn_log_debug("Ignoring connection error: the client went away");
+        return;
+    }
+    char msg[160];
+    snprintf(msg, sizeof(msg), "Error handling request %.*s", (int)c->req.target.len,
+             cn_conn_span(c, c->req.target));
+    cn_py_log_exception(CN_LOG_ERROR, msg);
+    if (!req->headers_sent) {
+        req->status = req->body_error ? req->body_error : 500;
+        CN_WSGI_IO(req, cn_conn_send_error(c, req->status));
+    }
+}
+
+typedef struct {
+    cn_wsgi_request_t *req;
+    PyObject *env;
+} access_ctx_t;
+
+static const char *access_lookup(void *ctx, char kind, const char *name, size_t nlen,
+                                 size_t *len)
+{
+    access_ctx_t *a = ctx;
+    const cn_conn_t *c = a->req->c;
+    if (kind == 'o')
+        return cn_wsgi_response_header(a->req, name, nlen, len);
+    if (kind == 'i') {
+        for (uint32_t i = 0; i < c->req.nheaders; i++) {
+            const cn_http_header_t *h = &c->req.headers[i];
+            if (h->name.len == nlen && strncasecmp(cn_conn_span(c, h->name), name, nlen) == 0) {
+                *len = h->value.len;
+                return cn_conn_span(c, h->value);
+            }
+        }
+        return NULL;
+    }
+    PyObject *key = PyUnicode_FromStringAndSize(name, (Py_ssize_t)nlen);
+    PyObject *v = key ? cn_py_dict_get(a->env, key) : NULL; /* strong, or NULL */
+    Py_XDECREF(key);
+    Py_ssize_t n = 0;
+    const char *s = v && PyUnicode_Check(v) ? PyUnicode_AsUTF8AndSize(v, &n) : NULL;
+    Py_XDECREF(v); /* the UTF-8 cache lives as long as the environ holds v */
+    PyErr_Clear();
+    *len = (size_t)n;
+    return s;
+}
+
+static void access_log(cn_wsgi_request_t *req, PyObject *env, time_t when, double start)
+{
+    const cn_conn_t *c = req->c;
+    access_ctx_t ctx = {req, env};
+    cn_access_entry_t e = {
+        .remote_addr = c->peer_host,
+        .method = cn_conn_span(c, c->req.method),
+        .method_len = c->req.method.len,
+        .raw_uri = cn_conn_span(c, c->req.target),
+        .raw_uri_len = c->req.target.len,
+        .path = cn_conn_span(c, c->req.path),
+        .path_len = c->req.path.len,
+        .query = cn_conn_span(c, c->req.query),
+        .query_len = c->req.query.len,
+        .protocol = c->req.version_minor == 0 ? "HTTP/1.0" : "HTTP/1.1",
+        .status = req->status,
+        .sent = req->headers_sent ? (int64_t)req->body_sent : -1,
+        .when = when,
+        .duration = cn_now() - start,
+        .pid = getpid(),
+        .lookup = access_lookup,
+        .lookup_ctx = &ctx,
+    };
+    cn_access_log_write(&e);
+}

@@ -1,0 +1,36 @@
+/* wsgi.h - serving one parsed request through the WSGI app (PEP 3333).
+ * The worker classes call this; it is the only door from C to the app.
+ * GIL: every function is called with the GIL held. Blocking socket I/O
+ * inside releases it when the options say so (thread pools), and keeps it
+ * when the wait hook itself needs Python (gevent). */
+#ifndef CUNICORN_WSGI_H
+#define CUNICORN_WSGI_H
+
+#include "py/py_runtime.h"
+
+#include "cunicorn/conn.h"
+
+typedef struct cn_wsgi cn_wsgi_t;
+
+typedef struct cn_wsgi_options {
+    bool multithread;        /* wsgi.multithread */
+    bool release_gil_for_io; /* Py_BEGIN_ALLOW_THREADS around socket I/O */
+    const char *script_name; /* $SCRIPT_NAME ("" if unset); borrowed */
+} cn_wsgi_options_t;
+
+/** Prepare interned keys, types and the environ template. The app reference
+ * is taken (incremented). NULL on failure with an exception set. */
+cn_wsgi_t *cn_wsgi_new(PyObject *app, const cn_wsgi_options_t *opt);
+void cn_wsgi_free(cn_wsgi_t *w);
+
+/**
+ * Serve the request whose head is parsed in c: build the environ, call the
+ * app, send its response, call close(), write the access log. may_keep_alive
+ * is the worker class's wish. Returns true when the connection may carry
+ * another request (response framed, body consumed, client agrees); false
+ * when it must be closed. Errors of the app are logged and answered (500)
+ * here; they never propagate.
+ */
+bool cn_wsgi_serve(cn_wsgi_t *w, cn_conn_t *c, bool may_keep_alive);
+
+#endif

@@ -1,0 +1,100 @@
+/* wsgi_internal.h - state shared by the wsgi_*.c files: the per-worker
+ * context, the per-request state, and the Python types given to the app.
+ * Not for use outside src/py. GIL: held for everything here. */
+#ifndef CUNICORN_WSGI_INTERNAL_H
+#define CUNICORN_WSGI_INTERNAL_H
+
+#include "py/wsgi.h"
+
+#include "cunicorn/http.h"
+
+/* Interned strings and constants, built once per worker (no static
+ * PyObject globals: everything hangs off cn_wsgi_t). */
+typedef struct cn_py_strings {
+    PyObject *REQUEST_METHOD, *SCRIPT_NAME, *PATH_INFO, *QUERY_STRING, *RAW_URI,
+        *SERVER_PROTOCOL, *CONTENT_TYPE, *CONTENT_LENGTH, *SERVER_NAME, *SERVER_PORT,
+        *REMOTE_ADDR, *REMOTE_PORT, *wsgi_input, *wsgi_errors, *HTTP_1_0, *HTTP_1_1,
+        *GET, *POST, *HEAD, *close, *empty;
+} cn_py_strings_t;
+
+struct cn_wsgi {
+    PyObject *app;      /* strong */
+    PyObject *template; /* strong: environ keys that never change */
+    PyObject *errors;   /* strong: the wsgi.errors object */
+    cn_py_strings_t s;
+    cn_wsgi_options_t opt;
+    char *script_name;  /* owned */
+};
+
+/* A response header as the app gave it, encoded latin-1 into hbytes. */
+typedef struct cn_wsgi_field {
+    size_t name_off, name_len, value_off, value_len;
+} cn_wsgi_field_t;
+
+/* One request in flight. Lives on the C stack of cn_wsgi_serve; the Python
+ * objects given to the app point at it and are detached (pointer set to
+ * NULL) before it goes away, so a leaked reference fails cleanly. */
+typedef struct cn_wsgi_request {
+    cn_wsgi_t *w;   /* borrowed */
+    cn_conn_t *c;   /* borrowed */
+    bool headers_set;
+    bool headers_sent;
+    bool write_failed;   /* the client went away: stop sending */
+    int status;
+    cn_buf_t status_line; /* "200 OK" */
+    cn_buf_t hbytes;      /* header names and values, latin-1 */
+    cn_wsgi_field_t *fields; /* owned */
+    size_t nfields, fields_cap;
+    bool app_length;      /* the app sent Content-Length */
+    uint64_t app_length_value;
+    cn_http_framing_t framing;
+    uint64_t body_sent;   /* body bytes written (Content-Length bound) */
+    int body_error;       /* status to answer when wsgi.input hit bad input */
+} cn_wsgi_request_t;
+
+/* Types exposed to the app (module "cunicorn"). */
+extern PyTypeObject cn_InputType;
+extern PyTypeObject cn_StartResponseType;
+extern PyTypeObject cn_ErrorsType;
+extern PyTypeObject cn_FileWrapperType;
+
+/** Ready all types (once per process). 0 or -1 with an exception. */
+int cn_wsgi_types_ready(void);
+
+/** New wsgi.input / start_response objects bound to req. */
+PyObject *cn_wsgi_input_new(cn_wsgi_request_t *req);
+PyObject *cn_wsgi_start_response_new(cn_wsgi_request_t *req);
+/** Detach an object made above from its request (at request end). */
+void cn_wsgi_input_detach(PyObject *input);
+void cn_wsgi_start_response_detach(PyObject *sr);
+
+/** Build the environ for c's request. New reference or NULL. */
+PyObject *cn_wsgi_environ(cn_wsgi_t *w, cn_conn_t *c, PyObject *input);
+
+/**
+ * Send body bytes (sending the head first if needed). known_length, when
+ * not NULL, is the whole body's length, used for Content-Length when the app
+ * gave none. Returns 0, or -1 with an exception set (headers not set, or the
+ * client went away: then req->write_failed is true).
+ */
+int cn_wsgi_send(cn_wsgi_request_t *req, const char *data, size_t len,
+                 const uint64_t *known_length);
+/** Finish the body (last chunk); 0 or -1 as cn_wsgi_send. */
+int cn_wsgi_finish(cn_wsgi_request_t *req);
+
+/** Value of response header `name` (case-insensitive) or NULL. */
+const char *cn_wsgi_response_header(const cn_wsgi_request_t *req, const char *name,
+                                    size_t name_len, size_t *len);
+
+/** Run socket I/O with the GIL released if the worker class asks for it. */
+#define CN_WSGI_IO(req, stmt)                                                  \
+    do {                                                                       \
+        if ((req)->w->opt.release_gil_for_io) {                                \
+            Py_BEGIN_ALLOW_THREADS stmt;                                       \
+            Py_END_ALLOW_THREADS                                               \
+        } else {                                                               \
+            stmt;                                                              \
+        }                                                                      \
+    } while (0)
+
+#endif

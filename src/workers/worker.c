@@ -1,0 +1,108 @@
+/* worker.c - the life of a worker process, whatever its class: after fork,
+ * load the app, hand over to the class, log the exit (see worker.h). */
+#include "workers/worker.h"
+
+#include "py/py_app.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const cn_worker_class_t *const classes[] = {&cn_worker_sync};
+
+const cn_worker_class_t *cn_worker_class_find(const char *name)
+{
+    for (size_t i = 0; i < CN_ARRAY_LEN(classes); i++)
+        if (strcmp(classes[i]->name, name) == 0)
+            return classes[i];
+    return NULL;
+}
+
+/* Flush what the app printed: the process leaves with _exit(). */
+static void flush_std_streams(void)
+{
+    const char *names[] = {"stdout", "stderr"};
+    for (size_t i = 0; i < CN_ARRAY_LEN(names); i++) {
+        PyObject *stream = PySys_GetObject(names[i]); /* borrowed */
+        PyObject *r = stream && stream != Py_None ? PyObject_CallMethod(stream, "flush", NULL)
+                                                  : NULL;
+        Py_XDECREF(r);
+        PyErr_Clear(); /* a closed stream is not worth failing the exit for */
+    }
+}
+
+int cn_worker_main(void *ud, cn_worker_ctx_t *ctx)
+{
+    const cn_config_t *cfg = ud;
+    cn_worker_t w;
+    memset(&w, 0, sizeof(w));
+    w.ctx = ctx;
+    w.cfg = cfg;
+    w.limits = (cn_http_limits_t){(uint32_t)cfg->limit_request_line,
+                                  (uint32_t)cfg->limit_request_fields,
+                                  (uint32_t)cfg->limit_request_field_size};
+    cn_py_after_fork_child();
+    cn_worker_signals_install(&w.flags);
+    const cn_worker_class_t *klass = cn_worker_class_find(cfg->worker_class);
+
+    int exit_code = 0;
+    PyObject *app = cn_py_app_load(cfg->app_uri, &exit_code);
+    if (app == NULL)
+        return exit_code;
+    const char *script_name = getenv("SCRIPT_NAME");
+    cn_wsgi_options_t opt = {klass->multithread, klass->release_gil_for_io,
+                             script_name ? script_name : ""};
+    w.wsgi = cn_wsgi_new(app, &opt);
+    Py_DECREF(app);
+    if (w.wsgi == NULL) {
+        cn_py_log_exception(CN_LOG_ERROR, "Exception in worker process");
+        return CN_EXIT_WORKER_BOOT_ERROR;
+    }
+    ctx->heartbeat->booted = 1;
+    cn_heartbeat_beat(ctx->heartbeat);
+
+    int rc = klass->run(&w);
+    cn_log_info("Worker exiting (pid: %d)", (int)getpid());
+    cn_wsgi_free(w.wsgi);
+    flush_std_streams();
+    return rc;
+}
+
+bool cn_worker_alive(cn_worker_t *w)
+{
+    if (w->flags.reopen) {
+        w->flags.reopen = 0;
+        cn_log_reopen();
+    }
+    if (w->flags.stop || w->flags.quick_stop)
+        return false;
+    if (getppid() != w->ctx->ppid) {
+        cn_log_info("Parent changed, shutting down: %d", (int)getpid());
+        w->flags.stop = 1;
+        return false;
+    }
+    return true;
+}
+
+int cn_worker_wait_poll(void *ctx, int fd, short events, double deadline)
+{
+    cn_worker_t *w = ctx;
+    for (;;) {
+        cn_heartbeat_beat(w->ctx->heartbeat);
+        if (w->flags.quick_stop)
+            return -EINTR;
+        double now = cn_now(), slice = 1.0;
+        if (deadline > 0 && deadline - now < slice)
+            slice = deadline - now;
+        if (slice <= 0)
+            return -ETIMEDOUT;
+        struct pollfd pfd = {.fd = fd, .events = events};
+        int n = poll(&pfd, 1, (int)(slice * 1000) + 1);
+        if (n > 0)
+            return 0;
+        if (n < 0 && errno != EINTR)
+            return -errno;
+    }
+}

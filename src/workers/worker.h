@@ -1,0 +1,49 @@
+/* worker.h - what every worker class shares: the worker's state, its life
+ * (app load, signals, heartbeat, orphan check, exit) and the registry of
+ * worker classes. The class-specific files only schedule.
+ * GIL: cn_worker_main runs with the GIL held until the class's run()
+ * releases it; see each class for where it is taken again. */
+#ifndef CUNICORN_WORKER_H
+#define CUNICORN_WORKER_H
+
+#include "py/wsgi.h"
+
+#include "cunicorn/arbiter.h"
+#include "cunicorn/config.h"
+
+typedef struct cn_worker {
+    cn_worker_ctx_t *ctx;     /* borrowed from the arbiter */
+    const cn_config_t *cfg;   /* borrowed */
+    cn_wsgi_t *wsgi;          /* owned */
+    cn_worker_flags_t flags;  /* set by signal handlers */
+    cn_http_limits_t limits;
+} cn_worker_t;
+
+typedef struct cn_worker_class {
+    const char *name;
+    bool multithread;          /* wsgi.multithread */
+    bool release_gil_for_io;   /* see cn_wsgi_options_t */
+    /** Serve until told to stop; returns the worker's exit status. Called
+     * with the GIL held. */
+    int (*run)(cn_worker_t *w);
+} cn_worker_class_t;
+
+/** The class by its normalised name (sync, gthread, gevent); NULL if it is
+ * not built. */
+const cn_worker_class_t *cn_worker_class_find(const char *name);
+
+/** The arbiter's worker entry point (ud is the const cn_config_t *). */
+int cn_worker_main(void *ud, cn_worker_ctx_t *ctx);
+
+/** False once the worker should stop accepting: TERM/INT/QUIT, or the
+ * master went away. Logs why, once. */
+bool cn_worker_alive(cn_worker_t *w);
+
+/** The wait hook of classes that block in poll(2): waits in slices of at
+ * most one second and beats the heartbeat between them, so a worker waiting
+ * on a slow client is not mistaken for a hung one. ctx is the cn_worker_t. */
+int cn_worker_wait_poll(void *ctx, int fd, short events, double deadline);
+
+extern const cn_worker_class_t cn_worker_sync;
+
+#endif

@@ -1,0 +1,1 @@
+raise RuntimeError("app_importerror: failing at import on purpose")

@@ -1,0 +1,406 @@
+/* test_http_parser.c - cn_http_parse_head/cn_http_parse_body against tables
+ * of valid and invalid requests. Every valid request is fed all at once,
+ * split into two reads at every byte offset, and one byte per read; each
+ * read is a fresh heap copy, so spans must be offsets and ASan sees any read
+ * past what was passed in. */
+#include "cunicorn/http.h"
+
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_HDRS 8
+
+struct hdr {
+    const char *name;
+    const char *value;
+};
+
+struct valid_case {
+    const char *name;
+    const char *raw;
+    const char *method, *target, *path, *query, *fragment;
+    int minor;
+    struct hdr headers[MAX_HDRS];
+    bool has_cl;
+    uint64_t cl;
+    bool chunked, expect, keep_alive, upgrade;
+    const char *body;
+    const char *rest;        /* pipelined bytes that must be left over */
+    const char *next_target; /* target of the pipelined request, if any */
+};
+
+struct invalid_case {
+    const char *name;
+    const char *raw;
+    size_t len; /* raw may contain NUL bytes */
+    int status;
+};
+
+#define BAD(name, raw, status) {name, raw, sizeof(raw) - 1, status}
+
+static const cn_http_limits_t default_limits = {4094, 100, 8190};
+
+/* ---- the feeding harness ------------------------------------------------- */
+
+/* Reads arrive as [0, split) then [split, len) when split > 0, else one byte
+ * per read when bytewise, else everything at once. */
+struct feed {
+    const char *raw;
+    size_t len;
+    size_t split;
+    bool bytewise;
+};
+
+static size_t next_avail(const struct feed *f, size_t avail)
+{
+    if (avail >= f->len)
+        return f->len;
+    if (f->bytewise)
+        return avail + 1;
+    if (f->split > 0 && avail < f->split)
+        return f->split;
+    return f->len;
+}
+
+struct outcome {
+    enum cn_parse rc;
+    int status;
+    size_t head_len;
+    size_t end; /* offset after the message (head + body) */
+    cn_buf_t body;
+    char *copy; /* the last head buffer, kept for span checks */
+};
+
+static char *dup_bytes(const char *s, size_t n)
+{
+    char *p = malloc(n ? n : 1);
+    memcpy(p, s, n);
+    return p;
+}
+
+static enum cn_parse feed_head(cn_http_parser_t *p, cn_http_request_t *req, const struct feed *f,
+                               size_t *avail, struct outcome *o)
+{
+    enum cn_parse rc = CN_PARSE_AGAIN;
+    while (rc == CN_PARSE_AGAIN) {
+        size_t prev = *avail;
+        *avail = next_avail(f, *avail);
+        if (*avail == prev && prev == f->len)
+            break;
+        free(o->copy);
+        o->copy = dup_bytes(f->raw, *avail); /* a new address each time */
+        rc = cn_http_parse_head(p, req, o->copy, *avail);
+    }
+    return rc;
+}
+
+static enum cn_parse feed_body(cn_http_parser_t *p, const struct feed *f, size_t *avail,
+                               size_t *pos, cn_buf_t *out)
+{
+    for (;;) {
+        size_t consumed = 0;
+        char *in = dup_bytes(f->raw + *pos, *avail - *pos);
+        enum cn_parse rc = cn_http_parse_body(p, in, *avail - *pos, &consumed, out);
+        free(in);
+        ck_assert_uint_le(consumed, *avail - *pos);
+        *pos += consumed;
+        if (rc != CN_PARSE_AGAIN)
+            return rc;
+        ck_assert_uint_eq(*pos, *avail);
+        if (*avail == f->len)
+            return CN_PARSE_AGAIN;
+        *avail = next_avail(f, *avail);
+    }
+}
+
+static void run_feed(const struct feed *f, const cn_http_limits_t *lim, cn_http_parser_t *p,
+                     cn_http_request_t *req, struct outcome *o)
+{
+    size_t avail = 0, pos;
+    memset(o, 0, sizeof(*o));
+    cn_buf_init(&o->body);
+    cn_http_parser_init(p, lim);
+    cn_http_request_init(req);
+    o->rc = feed_head(p, req, f, &avail, o);
+    if (o->rc == CN_PARSE_DONE) {
+        o->head_len = req->head_len;
+        pos = req->head_len;
+        o->rc = feed_body(p, f, &avail, &pos, &o->body);
+        o->end = pos;
+    }
+    o->status = p->status;
+}
+
+static void outcome_free(struct outcome *o, cn_http_request_t *req)
+{
+    free(o->copy);
+    cn_buf_free(&o->body);
+    cn_http_request_free(req);
+}
+
+/* ---- valid requests -------------------------------------------------------- */
+
+#define CHUNKED_BODY "5;name=val\r\nhello\r\n6;flag;q=\"a b\"\r\n world\r\n0\r\nX-Trailer: t\r\n\r\n"
+
+static const struct valid_case valid[] = {
+    {"simple GET", "GET / HTTP/1.1\r\nHost: example.com\r\n\r\n", "GET", "/", "/", "", "", 1,
+     {{"Host", "example.com"}}, .keep_alive = true},
+    {"query and fragment", "GET /p/a%20b?x=1&y=2#frag HTTP/1.1\r\nHost: a\r\n\r\n", "GET",
+     "/p/a%20b?x=1&y=2#frag", "/p/a%20b", "x=1&y=2", "frag", 1, {{"Host", "a"}},
+     .keep_alive = true},
+    {"absolute-form", "GET http://example.com:8080/path/x?q=1 HTTP/1.1\r\nHost: e\r\n\r\n", "GET",
+     "http://example.com:8080/path/x?q=1", "/path/x", "q=1", "", 1, {{"Host", "e"}},
+     .keep_alive = true},
+    {"absolute-form, empty path", "GET HTTPS://example.com?q HTTP/1.1\r\n\r\n", "GET",
+     "HTTPS://example.com?q", "/", "q", "", 1, {{0}}, .keep_alive = true},
+    {"HTTP/1.0 close", "GET /old HTTP/1.0\r\n\r\n", "GET", "/old", "/old", "", "", 0, {{0}},
+     .keep_alive = false},
+    {"HTTP/1.0 keep-alive", "GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n", "GET", "/", "/",
+     "", "", 0, {{"Connection", "Keep-Alive"}}, .keep_alive = true},
+    {"HTTP/1.1 close in a list", "GET / HTTP/1.1\r\nConnection: foo, CLOSE\r\n\r\n", "GET", "/",
+     "/", "", "", 1, {{"Connection", "foo, CLOSE"}}, .keep_alive = false},
+    {"POST Content-Length",
+     "POST /submit HTTP/1.1\r\nHost: a\r\nContent-Length: 11\r\n\r\nhello world", "POST",
+     "/submit", "/submit", "", "", 1, {{"Host", "a"}, {"Content-Length", "11"}}, true, 11,
+     .keep_alive = true, .body = "hello world"},
+    {"HTTP/1.0 POST", "POST / HTTP/1.0\r\nContent-Length: 2\r\n\r\nhi", "POST", "/", "/", "", "",
+     0, {{"Content-Length", "2"}}, true, 2, .body = "hi"},
+    {"chunked, extensions, trailers",
+     "POST /c HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n" CHUNKED_BODY, "POST", "/c", "/c",
+     "", "", 1, {{"Transfer-Encoding", "chunked"}}, .chunked = true, .keep_alive = true,
+     .body = "hello world"},
+    {"Expect: 100-continue",
+     "PUT /u HTTP/1.1\r\nExpect: 100-Continue\r\nContent-Length: 3\r\n\r\nabc", "PUT", "/u", "/u",
+     "", "", 1, {{"Expect", "100-Continue"}, {"Content-Length", "3"}}, true, 3, .expect = true,
+     .keep_alive = true, .body = "abc"},
+    {"repeated headers", "GET / HTTP/1.1\r\nX-A: 1\r\nX-A: 2\r\nCookie: a=b\r\n\r\n", "GET", "/",
+     "/", "", "", 1, {{"X-A", "1"}, {"X-A", "2"}, {"Cookie", "a=b"}}, .keep_alive = true},
+    {"value trimming", "GET / HTTP/1.1\r\nX:   spaced  out \t \r\nY:\r\nZ: \t\r\nW:\tv\r\n\r\n",
+     "GET", "/", "/", "", "", 1, {{"X", "spaced  out"}, {"Y", ""}, {"Z", ""}, {"W", "v"}},
+     .keep_alive = true},
+    {"obs-text value", "GET / HTTP/1.1\r\nX: caf\xc3\xa9\r\n\r\n", "GET", "/", "/", "", "", 1,
+     {{"X", "caf\xc3\xa9"}}, .keep_alive = true},
+    {"OPTIONS *", "OPTIONS * HTTP/1.1\r\n\r\n", "OPTIONS", "*", "*", "", "", 1, {{0}},
+     .keep_alive = true},
+    {"CONNECT authority", "CONNECT example.com:443 HTTP/1.1\r\n\r\n", "CONNECT",
+     "example.com:443", "", "", "", 1, {{0}}, .keep_alive = true},
+    {"upgrade", "GET /ws HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n", "GET",
+     "/ws", "/ws", "", "", 1, {{"Connection", "Upgrade"}, {"Upgrade", "websocket"}},
+     .keep_alive = true, .upgrade = true},
+    {"pipelined GETs", "GET /1 HTTP/1.1\r\nHost: a\r\n\r\nGET /2 HTTP/1.1\r\nHost: a\r\n\r\n", "GET",
+     "/1", "/1", "", "", 1, {{"Host", "a"}}, .keep_alive = true,
+     .rest = "GET /2 HTTP/1.1\r\nHost: a\r\n\r\n", .next_target = "/2"},
+    {"pipelined after a body",
+     "POST /1 HTTP/1.1\r\nContent-Length: 3\r\n\r\nabcGET /2?x HTTP/1.1\r\n\r\n", "POST", "/1",
+     "/1", "", "", 1, {{"Content-Length", "3"}}, true, 3, .keep_alive = true, .body = "abc",
+     .rest = "GET /2?x HTTP/1.1\r\n\r\n", .next_target = "/2?x"},
+    {"pipelined after chunked",
+     "POST /1 HTTP/1.1\r\nTransfer-Encoding: Chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\nGET /n HTTP/1.1\r\n\r\n",
+     "POST", "/1", "/1", "", "", 1, {{"Transfer-Encoding", "Chunked"}}, .chunked = true,
+     .keep_alive = true, .body = "abc", .rest = "GET /n HTTP/1.1\r\n\r\n", .next_target = "/n"},
+    {"Content-Length: 0", "POST / HTTP/1.1\r\nContent-Length: 0\r\n\r\nGET / HTTP/1.1\r\n\r\n",
+     "POST", "/", "/", "", "", 1, {{"Content-Length", "0"}}, true, 0, .keep_alive = true,
+     .body = "", .rest = "GET / HTTP/1.1\r\n\r\n", .next_target = "/"},
+};
+
+static void assert_span(const char *base, cn_span_t s, const char *want, const char *what)
+{
+    ck_assert_msg(s.len == strlen(want) && memcmp(base + s.off, want, s.len) == 0,
+                  "%s: got '%.*s', want '%s'", what, (int)s.len, base + s.off, want);
+}
+
+static void check_second(const struct valid_case *c)
+{
+    cn_http_parser_t p;
+    cn_http_request_t req;
+    cn_http_parser_init(&p, &default_limits);
+    cn_http_request_init(&req);
+    ck_assert_int_eq(cn_http_parse_head(&p, &req, c->rest, strlen(c->rest)), CN_PARSE_DONE);
+    assert_span(c->rest, req.target, c->next_target, "second target");
+    cn_http_request_free(&req);
+}
+
+static void check_valid(const struct valid_case *c, const struct feed *f)
+{
+    cn_http_parser_t p;
+    cn_http_request_t req;
+    struct outcome o;
+    const char *body = c->body ? c->body : "";
+    size_t rest = c->rest ? strlen(c->rest) : 0, n = 0;
+    run_feed(f, &default_limits, &p, &req, &o);
+    ck_assert_msg(o.rc == CN_PARSE_DONE, "%s split %zu: rc %d status %d (%s)", c->name, f->split,
+                  o.rc, o.status, p.reason ? p.reason : "");
+    ck_assert_uint_eq(o.head_len, (size_t)(strstr(c->raw, "\r\n\r\n") - c->raw) + 4);
+    ck_assert_uint_eq(o.end, f->len - rest);
+    assert_span(o.copy, req.method, c->method, "method");
+    assert_span(o.copy, req.target, c->target, "target");
+    assert_span(o.copy, req.path, c->path, "path");
+    assert_span(o.copy, req.query, c->query, "query");
+    assert_span(o.copy, req.fragment, c->fragment, "fragment");
+    ck_assert_int_eq(req.version_major, 1);
+    ck_assert_int_eq(req.version_minor, c->minor);
+    while (n < MAX_HDRS && c->headers[n].name)
+        n++;
+    ck_assert_uint_eq(req.nheaders, n);
+    for (size_t i = 0; i < n; i++) {
+        assert_span(o.copy, req.headers[i].name, c->headers[i].name, "header name");
+        assert_span(o.copy, req.headers[i].value, c->headers[i].value, "header value");
+    }
+    ck_assert(req.has_content_length == c->has_cl && req.content_length == c->cl);
+    ck_assert(req.chunked == c->chunked && req.expect_continue == c->expect);
+    ck_assert(req.keep_alive == c->keep_alive && req.upgrade == c->upgrade);
+    ck_assert(cn_http_body_done(&p));
+    ck_assert_uint_eq(o.body.len, strlen(body));
+    ck_assert(memcmp(o.body.data ? o.body.data : "", body, o.body.len) == 0);
+    outcome_free(&o, &req);
+    if (c->rest)
+        check_second(c);
+}
+
+START_TEST(test_valid_whole)
+{
+    const struct valid_case *c = &valid[_i];
+    struct feed f = {c->raw, strlen(c->raw), 0, false};
+    check_valid(c, &f);
+}
+END_TEST
+
+START_TEST(test_valid_every_split)
+{
+    const struct valid_case *c = &valid[_i];
+    size_t len = strlen(c->raw);
+    for (size_t k = 1; k < len; k++) {
+        struct feed f = {c->raw, len, k, false};
+        check_valid(c, &f);
+    }
+}
+END_TEST
+
+START_TEST(test_valid_bytewise)
+{
+    const struct valid_case *c = &valid[_i];
+    struct feed f = {c->raw, strlen(c->raw), 0, true};
+    check_valid(c, &f);
+}
+END_TEST
+
+/* ---- invalid requests -------------------------------------------------------- */
+
+#define POSTC "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+
+static const struct invalid_case invalid[] = {
+    /* framing */
+    BAD("CL + TE", "POST / HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\nabc", 400),
+    BAD("TE + CL", "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\nabc", 400),
+    BAD("CL repeated, equal", "POST / HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\nabc", 400),
+    BAD("CL repeated, differing", "POST / HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd", 400),
+    BAD("CL list", "POST / HTTP/1.1\r\nContent-Length: 3, 3\r\n\r\nabc", 400),
+    BAD("CL +1", "POST / HTTP/1.1\r\nContent-Length: +1\r\n\r\na", 400),
+    BAD("CL -1", "POST / HTTP/1.1\r\nContent-Length: -1\r\n\r\na", 400),
+    BAD("CL 1 2", "POST / HTTP/1.1\r\nContent-Length: 1 2\r\n\r\na", 400),
+    BAD("CL empty", "POST / HTTP/1.1\r\nContent-Length: \r\n\r\n", 400),
+    BAD("CL hex", "POST / HTTP/1.1\r\nContent-Length: 0x1\r\n\r\na", 400),
+    BAD("CL overflow", "POST / HTTP/1.1\r\nContent-Length: 99999999999999999999999\r\n\r\n", 400),
+    BAD("CL over INT64_MAX", "POST / HTTP/1.1\r\nContent-Length: 9223372036854775808\r\n\r\n", 400),
+    BAD("TE gzip", "POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\nabc", 400),
+    BAD("TE identity", "POST / HTTP/1.1\r\nTransfer-Encoding: identity\r\n\r\nabc", 400),
+    BAD("TE chunked, gzip", "POST / HTTP/1.1\r\nTransfer-Encoding: chunked, gzip\r\n\r\nabc", 400),
+    BAD("TE gzip, chunked", "POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n", 400),
+    BAD("TE chunked twice, one field", "POST / HTTP/1.1\r\nTransfer-Encoding: chunked, chunked\r\n\r\n0\r\n\r\n", 400),
+    BAD("TE chunked twice, two fields",
+     "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400),
+    BAD("TE on HTTP/1.0", "POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400),
+    /* chunked bodies */
+    BAD("chunk size non-hex", POSTC "zz\r\nabc\r\n0\r\n\r\n", 400),
+    BAD("chunk size empty", POSTC "\r\nabc\r\n0\r\n\r\n", 400),
+    BAD("chunk size negative", POSTC "-3\r\nabc\r\n0\r\n\r\n", 400),
+    BAD("chunk size overflow", POSTC "fffffffffffffffff\r\nabc\r\n0\r\n\r\n", 400),
+    BAD("chunk size bare LF", POSTC "3\nabc\r\n0\r\n\r\n", 400),
+    BAD("chunk data without CRLF", POSTC "3\r\nabcX\r\n0\r\n\r\n", 400),
+    BAD("chunk data bare LF", POSTC "3\r\nabc\n0\r\n\r\n", 400),
+    BAD("last chunk bare LF", POSTC "3\r\nabc\r\n0\n\r\n", 400),
+    BAD("trailers end bare LF", POSTC "3\r\nabc\r\n0\r\n\n", 400),
+    BAD("trailer line bare LF", POSTC "3\r\nabc\r\n0\r\nT: x\n\r\n", 400),
+    BAD("trailer then bare LF", POSTC "3\r\nabc\r\n0\r\nT: x\r\n\n", 400),
+    BAD("trailer obs-fold", POSTC "3\r\nabc\r\n0\r\nT: x\r\n y\r\n\r\n", 400),
+    BAD("trailer CTL", POSTC "3\r\nabc\r\n0\r\nT: a\001b\r\n\r\n", 400),
+    BAD("trailer empty name", POSTC "3\r\nabc\r\n0\r\n: x\r\n\r\n", 400),
+    /* header syntax */
+    BAD("obs-fold SP", "GET / HTTP/1.1\r\nA: b\r\n c\r\n\r\n", 400),
+    BAD("obs-fold HTAB", "GET / HTTP/1.1\r\nA: b\r\n\tc\r\n\r\n", 400),
+    BAD("fold as first field line", "GET / HTTP/1.1\r\n A: b\r\n\r\n", 400),
+    BAD("space before colon", "GET / HTTP/1.1\r\nHost : x\r\n\r\n", 400),
+    BAD("tab before colon", "GET / HTTP/1.1\r\nHost\t: x\r\n\r\n", 400),
+    BAD("empty field name", "GET / HTTP/1.1\r\n: x\r\n\r\n", 400),
+    BAD("no colon", "GET / HTTP/1.1\r\nHost\r\n\r\n", 400),
+    BAD("bare LF after request line", "GET / HTTP/1.1\nHost: x\r\n\r\n", 400),
+    BAD("bare LF after field", "GET / HTTP/1.1\r\nHost: x\n\r\n", 400),
+    BAD("bare LF blank line", "GET / HTTP/1.1\r\nHost: x\r\n\n", 400),
+    BAD("bare LF only", "GET / HTTP/1.1\n\n", 400),
+    BAD("bare CR in value", "GET / HTTP/1.1\r\nA: b\rc\r\n\r\n", 400),
+    BAD("bare CR line end", "GET / HTTP/1.1\r\nA: b\r\r\n\r\n", 400),
+    BAD("bare CR after request line", "GET / HTTP/1.1\rHost: x\r\n\r\n", 400),
+    BAD("NUL in value", "GET / HTTP/1.1\r\nA: b\0c\r\n\r\n", 400),
+    BAD("SOH in value", "GET / HTTP/1.1\r\nA: b\001c\r\n\r\n", 400),
+    BAD("DEL in value", "GET / HTTP/1.1\r\nA: b\177\r\n\r\n", 400),
+    BAD("ESC in value", "GET / HTTP/1.1\r\nA: \033[0m\r\n\r\n", 400),
+    BAD("NUL in name", "GET / HTTP/1.1\r\nA\0B: c\r\n\r\n", 400),
+    BAD("DEL in name", "GET / HTTP/1.1\r\nA\177: c\r\n\r\n", 400),
+    BAD("separator in name", "GET / HTTP/1.1\r\nA(B): c\r\n\r\n", 400),
+    /* request line */
+    BAD("bad method char", "G@T / HTTP/1.1\r\n\r\n", 400),
+    BAD("CTL in method", "GE\001T / HTTP/1.1\r\n\r\n", 400),
+    BAD("lowercase method", "get / HTTP/1.1\r\n\r\n", 400),
+    BAD("unknown method (llhttp)", "FOO / HTTP/1.1\r\n\r\n", 400),
+    BAD("HTTP/2.0", "GET / HTTP/2.0\r\n\r\n", 400),
+    BAD("HTTP/1.2", "GET / HTTP/1.2\r\n\r\n", 400),
+    BAD("HTTP/0.9 no version", "GET /\r\n\r\n", 400),
+    BAD("HTTP/11", "GET / HTTP/11\r\n\r\n", 400),
+    BAD("lowercase http", "GET / http/1.1\r\n\r\n", 400),
+    BAD("version junk", "GET / HTTP/1.1x\r\n\r\n", 400),
+    BAD("space in target", "GET /a b HTTP/1.1\r\n\r\n", 400),
+    BAD("CTL in target", "GET /a\001 HTTP/1.1\r\n\r\n", 400),
+    BAD("DEL in target", "GET /a\177 HTTP/1.1\r\n\r\n", 400),
+    BAD("non-ASCII target", "GET /\xff HTTP/1.1\r\n\r\n", 400),
+    BAD("relative target", "GET a/b HTTP/1.1\r\n\r\n", 400),
+    BAD("asterisk with GET", "GET * HTTP/1.1\r\n\r\n", 400),
+    BAD("asterisk plus", "OPTIONS *x HTTP/1.1\r\n\r\n", 400),
+    BAD("authority without CONNECT", "GET example.com:443 HTTP/1.1\r\n\r\n", 400),
+    BAD("CONNECT with origin-form", "CONNECT /p HTTP/1.1\r\n\r\n", 400),
+    BAD("CONNECT with absolute-form", "CONNECT http://h/ HTTP/1.1\r\n\r\n", 400),
+    BAD("other scheme", "GET ftp://h/p HTTP/1.1\r\n\r\n", 400),
+    BAD("absolute without host", "GET http:///p HTTP/1.1\r\n\r\n", 400),
+    BAD("two spaces before target", "GET  / HTTP/1.1\r\n\r\n", 400),
+    BAD("two spaces before version", "GET /  HTTP/1.1\r\n\r\n", 400),
+    BAD("tab separator", "GET\t/ HTTP/1.1\r\n\r\n", 400),
+    BAD("leading empty line", "\r\nGET / HTTP/1.1\r\n\r\n", 400),
+    BAD("trailing space after version", "GET / HTTP/1.1 \r\n\r\n", 400),
+};
+
+static void check_invalid(const struct invalid_case *c, size_t len, bool bytewise,
+                          const cn_http_limits_t *lim)
+{
+    cn_http_parser_t p;
+    cn_http_request_t req;
+    struct outcome o;
+    struct feed f = {c->raw, len, 0, bytewise};
+    run_feed(&f, lim, &p, &req, &o);
+    ck_assert_msg(o.rc == CN_PARSE_ERROR, "%s (bytewise %d): rc %d", c->name, bytewise, o.rc);
+    ck_assert_msg(o.status == c->status, "%s (bytewise %d): status %d (%s), want %d", c->name,
+                  bytewise, o.status, p.reason ? p.reason : "", c->status);
+    ck_assert_ptr_nonnull(p.reason);
+    outcome_free(&o, &req);
+}
+
+START_TEST(test_invalid_whole)
+{
+    check_invalid(&invalid[_i], invalid[_i].len, false, &default_limits);
+}
+END_TEST
+
+START_TEST(test_invalid_bytewise)
+{
+    check_invalid(&invalid[_i], invalid[_i].len, true, &default_limits);
+}
+END_TEST
