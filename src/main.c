@@ -8,6 +8,7 @@
 #include "cunicorn/arbiter.h"
 #include "cunicorn/config.h"
 #include "cunicorn/log.h"
+#include "cunicorn/pidfile.h"
 #include "cunicorn/sock.h"
 
 #include <errno.h>
@@ -23,7 +24,7 @@ static int apply_environment(const cn_config_t *cfg);
 static int fail(int code, const char *msg)
 {
     if (code == 2)
-        fprintf(stderr, "cunicorn: error: %s\n", msg);
+        fprintf(stderr, "%s\ncunicorn: error: %s\n", CN_CONFIG_USAGE, msg);
     else
         fprintf(stderr, "Error: %s\n", msg);
     return code;
@@ -59,6 +60,13 @@ int main(int argc, char **argv)
         PyObject *app = cn_py_app_load(cfg.app_uri, &code);
         Py_XDECREF(app);
         return app ? 0 : 1;
+    }
+    /* Refuse to start over a live instance before touching its sockets. */
+    int running = cfg.pidfile != NULL ? cn_pidfile_validate(cfg.pidfile) : 0;
+    if (running > 0) {
+        fprintf(stderr, "Error: Already running on PID %d (or pid file '%s' is stale)\n", running,
+                cfg.pidfile);
+        return 1;
     }
     cn_listener_t *listeners = NULL;
     size_t nlisteners = 0;

@@ -24,6 +24,8 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 
+/* Reads start small (idle connections stay small) and grow for bodies. */
+#define CN_CONN_READ_MIN 4096
 #define CN_CONN_READ_CHUNK 65536
 
 /**
@@ -65,6 +67,17 @@ void cn_conn_init(cn_conn_t *c, int fd, const struct sockaddr *peer, socklen_t p
                   const cn_listener_t *listener, const cn_http_limits_t *limits);
 /** Close the fd (if open) and free the buffers. */
 void cn_conn_close(cn_conn_t *c);
+
+/**
+ * Non-blocking: read what the socket has and parse. Returns 0 when a head is
+ * complete, -EAGAIN when more bytes are needed, and otherwise as
+ * cn_conn_read_head().
+ */
+int cn_conn_try_read_head(cn_conn_t *c) CN_NODISCARD;
+
+/** One non-blocking recv into rbuf: bytes read, 0 at EOF, -EAGAIN, -EPIPE
+ * (reset), or another -errno. */
+ssize_t cn_conn_recv_nowait(cn_conn_t *c) CN_NODISCARD;
 
 /**
  * Read and parse a request head, waiting up to deadline. Returns 0 when a

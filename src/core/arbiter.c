@@ -33,11 +33,11 @@
 #include <unistd.h>
 
 #define MASTER_NAME "Master"
-#define MIN_SLOTS 1024          /* heartbeat slots (16 bytes each) */
-#define LOOP_TIMEOUT_MS 1000    /* Gunicorn's select() timeout */
-#define QUICK_DEATH_MS 1000     /* a worker dying sooner counts toward a fork storm */
+#define MIN_SLOTS 1024       /* heartbeat slots (16 bytes each) */
+#define LOOP_TIMEOUT_MS 1000 /* Gunicorn's select() timeout */
+#define QUICK_DEATH_MS 1000  /* a worker dying sooner counts toward a fork storm */
 #define MAX_RESPAWN_DELAY_MS 1000
-#define KILL_REAP_MS 1000       /* bound on reaping after the final SIGKILL */
+#define KILL_REAP_MS 1000 /* bound on reaping after the final SIGKILL */
 #define MAX_SIGS_PER_WAKEUP 64
 #define NMASTER_SIGNALS 11
 
@@ -45,9 +45,9 @@ enum stop_mode { STOP_NONE, STOP_GRACEFUL, STOP_QUICK };
 
 typedef struct worker {
     pid_t pid;
-    int age;        /* 1-based spawn order (cn_worker_ctx_t.index) */
-    size_t slot;    /* index into the heartbeat table */
-    bool aborted;   /* SIGABRT already sent for a missed heartbeat */
+    int age;      /* 1-based spawn order (cn_worker_ctx_t.index) */
+    size_t slot;  /* index into the heartbeat table */
+    bool aborted; /* SIGABRT already sent for a missed heartbeat */
     int64_t born_ms;
 } worker_t;
 
@@ -55,11 +55,11 @@ typedef struct arbiter {
     const cn_arbiter_config_t *cfg; /* borrowed: caller's, valid for the run */
     pid_t pid;
     int num_workers;
-    worker_t *workers;   /* owned: nworkers entries of cap, oldest first */
+    worker_t *workers; /* owned: nworkers entries of cap, oldest first */
     size_t nworkers;
     size_t cap;
-    cn_heartbeat_t *hb;  /* owned: shared mapping of cap slots */
-    int pipe_rd;         /* owned: self-pipe read end */
+    cn_heartbeat_t *hb; /* owned: shared mapping of cap slots */
+    int pipe_rd;        /* owned: self-pipe read end */
     int worker_age;
     int last_logged_count;
     int quick_deaths;
@@ -67,9 +67,9 @@ typedef struct arbiter {
     uint32_t rng;
     cn_pidfile_t pidfile;
     enum stop_mode stop;
-    bool stopping;       /* inside stop_workers(): no respawn, no halt codes */
+    bool stopping; /* inside stop_workers(): no respawn, no halt codes */
     int exit_status;
-    const char *reason;  /* static string or NULL */
+    const char *reason; /* static string or NULL */
     bool signals_installed;
     struct sigaction saved[NMASTER_SIGNALS];
 } arbiter_t;
@@ -104,12 +104,12 @@ static void close_listeners(arbiter_t *a);
 static void set_proc_title(arbiter_t *a, const char *role);
 static void sleep_ms(int64_t ms);
 
-static const int master_signals[NMASTER_SIGNALS] = {SIGHUP,  SIGQUIT, SIGINT,   SIGTERM,
-                                                     SIGTTIN, SIGTTOU, SIGUSR1,  SIGUSR2,
-                                                     SIGWINCH, SIGCHLD, SIGPIPE};
+static const int master_signals[NMASTER_SIGNALS] = {SIGHUP,   SIGQUIT, SIGINT,  SIGTERM,
+                                                    SIGTTIN,  SIGTTOU, SIGUSR1, SIGUSR2,
+                                                    SIGWINCH, SIGCHLD, SIGPIPE};
 
 /* The handler's only state: the self-pipe write end (owned by the run). */
-static volatile int self_pipe_wr = -1;
+static volatile sig_atomic_t self_pipe_wr = -1;
 
 int cn_arbiter_run(const cn_arbiter_config_t *cfg)
 {
@@ -177,8 +177,7 @@ static void log_listening(arbiter_t *a)
             cn_buf_append_str(&line, ",");
         cn_buf_append_str(&line, a->cfg->listeners[i].url);
     }
-    cn_log_info("Listening at: %.*s (%d)", (int)line.len, line.data ? line.data : "",
-                (int)a->pid);
+    cn_log_info("Listening at: %.*s (%d)", (int)line.len, line.data ? line.data : "", (int)a->pid);
     cn_buf_free(&line);
 }
 
@@ -431,12 +430,12 @@ static void on_worker_exit(arbiter_t *a, pid_t pid, int status)
         int shift = a->quick_deaths < 4 ? a->quick_deaths : 4;
         int64_t delay = (int64_t)100 << shift;
         a->quick_deaths++;
-        a->spawn_not_before_ms = now + (delay < MAX_RESPAWN_DELAY_MS ? delay : MAX_RESPAWN_DELAY_MS);
+        a->spawn_not_before_ms =
+            now + (delay < MAX_RESPAWN_DELAY_MS ? delay : MAX_RESPAWN_DELAY_MS);
     } else if (!a->stopping) {
         a->quick_deaths = 0;
     }
-    memmove(&a->workers[i], &a->workers[i + 1],
-            (a->nworkers - (size_t)i - 1) * sizeof(worker_t));
+    memmove(&a->workers[i], &a->workers[i + 1], (a->nworkers - (size_t)i - 1) * sizeof(worker_t));
     a->nworkers--;
 }
 
@@ -654,8 +653,7 @@ static void close_listeners(arbiter_t *a)
 static void set_proc_title(arbiter_t *a, const char *role)
 {
     char name[64];
-    const char *prefix = a->cfg->proc_name && a->cfg->proc_name[0] ? a->cfg->proc_name
-                                                                      : "cunicorn";
+    const char *prefix = a->cfg->proc_name && a->cfg->proc_name[0] ? a->cfg->proc_name : "cunicorn";
     snprintf(name, sizeof(name), "%s: %s", prefix, role);
     prctl(PR_SET_NAME, name, 0, 0, 0);
 }

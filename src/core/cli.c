@@ -263,8 +263,11 @@ static int parse_one(parse_state_t *st, int argc, char **argv, int *i)
         if (value != NULL) {
             char what[CN_ERR_LEN];
             snprintf(what, sizeof(what), "ignored explicit argument '%s'", value);
-            if (m.builtin != 0)
-                return cn_err(st->err, "argument %s: %s", m.flag, what), *st->exit_code = 2, -1;
+            if (m.builtin != 0) {
+                *st->exit_code = 2;
+                return cn_err(st->err, "argument %s: %s",
+                              m.builtin == 'h' ? "-h/--help" : "-v/--version", what);
+            }
             return usage_error(st, m.setting, what);
         }
         return apply_flag(st, &m, "true");
@@ -504,8 +507,8 @@ static void markdown_setting(FILE *out, const cn_setting_t *s, const cn_config_t
 void cn_config_markdown(FILE *out)
 {
     static const char *const sections[] = {
-        "Config File",      "Debugging",     "Logging",         "Process Naming",
-        "Security",         "Server Mechanics", "Server Socket", "Worker Processes",
+        "Config File", "Debugging",        "Logging",       "Process Naming",
+        "Security",    "Server Mechanics", "Server Socket", "Worker Processes",
     };
     size_t n;
     const cn_setting_t *rows = cn_settings(&n);

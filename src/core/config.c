@@ -44,6 +44,8 @@ static const char *worker_class_canonical(const char *name);
 
 /* One row per setting, in Gunicorn's order. The first sentence of help is
  * the --help summary; the whole paragraph goes to docs/settings.md. */
+/* clang-format off: one row per setting reads better than one field per line */
+// clang-format off
 static const cn_setting_t settings[] = {
     {"config", {"-c", "--config", NULL}, "CONFIG", CN_T_STR, OFF(config), NULL, 0, 0, NULL,
      "Config File",
@@ -91,14 +93,14 @@ static const cn_setting_t settings[] = {
      "direct client connections; behind a load balancer a higher value is often better. The "
      "sync worker closes after each response and ignores it."},
     {"limit_request_line", {"--limit-request-line", NULL}, "INT", CN_T_INT,
-     OFF(limit_request_line), "4094", 0, 8190, NULL, "Security",
+     OFF(limit_request_line), "4094", 0, INT_MAX, NULL, "Security",
      "The maximum size of the HTTP request line in bytes. The request line holds the method, "
-     "the URI with its query and the protocol, so this bounds URI length. 0 means unlimited "
-     "(capped at 8190); the maximum is 8190."},
+     "the URI with its query and the protocol, so this bounds URI length. 0 means unlimited; "
+     "values above 8190 are treated as 8190, as Gunicorn does."},
     {"limit_request_fields", {"--limit-request-fields", NULL}, "INT", CN_T_INT,
-     OFF(limit_request_fields), "100", 0, 32768, NULL, "Security",
+     OFF(limit_request_fields), "100", 0, INT_MAX, NULL, "Security",
      "Limit the number of HTTP header fields in a request. Protects against header floods "
-     "together with limit_request_field_size; at most 32768."},
+     "together with limit_request_field_size. 0 and values above 32768 mean 32768."},
     {"limit_request_field_size", {"--limit-request-field_size", "--limit-request-field-size", NULL},
      "INT", CN_T_INT, OFF(limit_request_field_size), "8190", 0, INT_MAX, NULL, "Security",
      "Limit the allowed size of an HTTP request header field. 0 allows fields of any size, "
@@ -146,9 +148,10 @@ static const cn_setting_t settings[] = {
      "instances apart; when unset the application module name is used."},
     {"pythonpath", {"--pythonpath", NULL}, "STRING", CN_T_STR, OFF(pythonpath), NULL, 0, 0, NULL,
      "Server Mechanics",
-     "A comma-separated list of directories to add to the Python path, e.g. "
+     "A comma-separated list of directories to add to the Python path, for example "
      "/home/djangoprojects/myproject,/home/python/mylibrary."},
 };
+// clang-format on
 
 _Static_assert(CN_ARRAY_LEN(settings) < sizeof(((cn_config_t *)0)->_source),
                "cn_config_t._source is too small for the settings table");
@@ -242,9 +245,8 @@ static int parse_int(const cn_setting_t *s, const char *value, int *out, char *e
 
     strip(&p, &n);
     errno = 0;
-    v = n > 0 && (isdigit((unsigned char)p[0]) || p[0] == '-' || p[0] == '+')
-            ? strtol(p, &end, 10)
-            : 0;
+    v = n > 0 && (isdigit((unsigned char)p[0]) || p[0] == '-' || p[0] == '+') ? strtol(p, &end, 10)
+                                                                              : 0;
     if (n == 0 || end != p + n || errno != 0 || v < s->min || v > s->max) {
         if (s->max == INT_MAX)
             return cn_err(err, "Invalid value for %s: '%s' (expected an integer >= %d)", s->name,
@@ -305,8 +307,7 @@ static char *normalize_path(const char *value)
 }
 
 /* Convert and store one value; append only matters for lists. */
-static int store(cn_config_t *cfg, const cn_setting_t *s, const char *value, bool append,
-                 char *err)
+static int store(cn_config_t *cfg, const cn_setting_t *s, const char *value, bool append, char *err)
 {
     void *field = (char *)cfg + s->offset;
     const char *p = value;
@@ -431,12 +432,9 @@ void cn_config_free(cn_config_t *cfg)
 static const char *worker_class_canonical(const char *name)
 {
     static const char *const map[][2] = {
-        {"sync", "sync"},
-        {"gunicorn.workers.sync.SyncWorker", "sync"},
-        {"gthread", "gthread"},
-        {"gunicorn.workers.gthread.ThreadWorker", "gthread"},
-        {"gevent", "gevent"},
-        {"gunicorn.workers.ggevent.GeventWorker", "gevent"},
+        {"sync", "sync"},       {"gunicorn.workers.sync.SyncWorker", "sync"},
+        {"gthread", "gthread"}, {"gunicorn.workers.gthread.ThreadWorker", "gthread"},
+        {"gevent", "gevent"},   {"gunicorn.workers.ggevent.GeventWorker", "gevent"},
     };
     if (strncmp(name, "egg:gunicorn#", 13) == 0)
         name += 13;
@@ -452,7 +450,8 @@ int cn_config_finish(cn_config_t *cfg, char *err)
     const char *k = cfg->worker_class != NULL ? worker_class_canonical(cfg->worker_class) : NULL;
 
     if (k == NULL)
-        return cn_err(err, "Invalid value for worker_class: '%s' (expected sync, gthread or gevent)",
+        return cn_err(err,
+                      "Invalid value for worker_class: '%s' (expected sync, gthread or gevent)",
                       cfg->worker_class != NULL ? cfg->worker_class : "None");
     if (strcmp(k, "sync") == 0 && cfg->threads > 1)
         k = "gthread";

@@ -69,13 +69,13 @@ void cn_conn_close(cn_conn_t *c)
     cn_http_request_free(&c->req);
 }
 
-/* Append up to CN_CONN_READ_CHUNK bytes to rbuf. Returns bytes read, 0 on
- * EOF, or -errno (-ETIMEDOUT when the deadline passes). */
-static ssize_t recv_some(cn_conn_t *c, double deadline)
+ssize_t cn_conn_recv_nowait(cn_conn_t *c)
 {
     for (;;) {
-        cn_buf_reserve(&c->rbuf, CN_CONN_READ_CHUNK);
-        ssize_t n = recv(c->fd, c->rbuf.data + c->rbuf.len, CN_CONN_READ_CHUNK, 0);
+        if (c->rbuf.cap - c->rbuf.len < CN_CONN_READ_MIN)
+            cn_buf_reserve(&c->rbuf, c->rbuf.len < CN_CONN_READ_CHUNK ? CN_CONN_READ_MIN
+                                                                       : CN_CONN_READ_CHUNK);
+        ssize_t n = recv(c->fd, c->rbuf.data + c->rbuf.len, c->rbuf.cap - c->rbuf.len, 0);
         if (n >= 0) {
             c->rbuf.len += (size_t)n;
             if (n == 0)
@@ -84,29 +84,43 @@ static ssize_t recv_some(cn_conn_t *c, double deadline)
         }
         if (errno == EINTR)
             continue;
-        if (errno != EAGAIN && errno != EWOULDBLOCK)
-            return errno == ECONNRESET ? -EPIPE : -errno;
+        if (errno == EAGAIN || errno == EWOULDBLOCK)
+            return -EAGAIN;
+        return errno == ECONNRESET ? -EPIPE : -errno;
+    }
+}
+
+/* Read once, waiting as needed: bytes read, 0 on EOF, or -errno
+ * (-ETIMEDOUT when the deadline passes). */
+static ssize_t recv_some(cn_conn_t *c, double deadline)
+{
+    for (;;) {
+        ssize_t n = cn_conn_recv_nowait(c);
+        if (n != -EAGAIN)
+            return n;
         int rc = c->wait(c->wait_ctx, c->fd, POLLIN, deadline);
         if (rc < 0)
             return rc;
     }
 }
 
-int cn_conn_read_head(cn_conn_t *c, double deadline)
+int cn_conn_try_read_head(cn_conn_t *c)
 {
-    /* Pipelined bytes from the previous request may already hold a head. */
     for (;;) {
         if (c->rbuf.len > 0) {
             enum cn_parse r = cn_http_parse_head(&c->parser, &c->req, c->rbuf.data, c->rbuf.len);
-            if (r == CN_PARSE_DONE)
-                break;
+            if (r == CN_PARSE_DONE) {
+                c->raw_off = c->req.head_len;
+                return 0;
+            }
             if (r == CN_PARSE_ERROR)
                 return -EPROTO;
         }
-        bool started = c->rbuf.len > 0;
-        ssize_t n = recv_some(c, deadline);
+        ssize_t n = cn_conn_recv_nowait(c);
+        if (n == -EAGAIN)
+            return -EAGAIN;
         if (n == 0 || n == -EPIPE) {
-            if (!started)
+            if (c->rbuf.len == 0)
                 return -EPIPE;
             c->parser.status = 400;
             c->parser.reason = "connection closed inside the request head";
@@ -115,8 +129,18 @@ int cn_conn_read_head(cn_conn_t *c, double deadline)
         if (n < 0)
             return (int)n;
     }
-    c->raw_off = c->req.head_len;
-    return 0;
+}
+
+int cn_conn_read_head(cn_conn_t *c, double deadline)
+{
+    for (;;) {
+        int rc = cn_conn_try_read_head(c);
+        if (rc != -EAGAIN)
+            return rc;
+        rc = c->wait(c->wait_ctx, c->fd, POLLIN, deadline);
+        if (rc < 0)
+            return rc;
+    }
 }
 
 static int send_continue(cn_conn_t *c)

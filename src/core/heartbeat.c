@@ -42,8 +42,8 @@ cn_heartbeat_t *cn_heartbeat_table_new(size_t nslots)
         errno = EINVAL;
         return NULL;
     }
-    void *p = mmap(NULL, table_bytes(nslots), PROT_READ | PROT_WRITE,
-                   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    void *p =
+        mmap(NULL, table_bytes(nslots), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     return p == MAP_FAILED ? NULL : (cn_heartbeat_t *)p;
 }
 

@@ -24,8 +24,8 @@
 #include <unistd.h>
 
 typedef struct log_sink {
-    int fd;          /* owned unless it is stdout/stderr; -1 = off */
-    char *path;      /* owned; NULL for stdout/stderr */
+    int fd;     /* owned unless it is stdout/stderr; -1 = off */
+    char *path; /* owned; NULL for stdout/stderr */
 } log_sink_t;
 
 static void sink_close(log_sink_t *s);
@@ -34,17 +34,17 @@ static void sink_reopen(log_sink_t *s);
 static void write_all(int fd, const char *p, size_t n);
 static void append_local_time(cn_buf_t *out, time_t when, bool access_style);
 static void append_escaped(cn_buf_t *out, const char *s, size_t n);
-static void render_atom(cn_buf_t *out, const char *name, size_t nlen,
-                        const cn_access_entry_t *e);
+static void render_atom(cn_buf_t *out, const char *name, size_t nlen, const cn_access_entry_t *e);
 static bool atom_basic_user(cn_buf_t *out, const cn_access_entry_t *e);
-static const char *lookup(const cn_access_entry_t *e, char kind, const char *name,
-                          size_t *len);
+static const char *lookup(const cn_access_entry_t *e, char kind, const char *name, size_t *len);
 
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 static log_sink_t error_sink = {STDERR_FILENO, NULL};
 static log_sink_t access_sink = {-1, NULL};
 static volatile int error_level = CN_LOG_INFO;
-static char *access_format; /* owned; NULL = default */
+/* owned; NULL = default. Replaced only by cn_access_log_open/close, which
+ * run before worker threads start or after they stop. */
+static char *access_format;
 
 static const char *const level_names[] = {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"};
 static const char *const month_names[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
@@ -187,12 +187,12 @@ static void append_local_time(cn_buf_t *out, time_t when, bool access_style)
     }
     if (access_style)
         cn_buf_appendf(out, "[%02d/%s/%04d:%02d:%02d:%02d %c%02ld%02ld]", tm.tm_mday,
-                       month_names[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min,
-                       tm.tm_sec, sign, off / 60, off % 60);
+                       month_names[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                       sign, off / 60, off % 60);
     else
         cn_buf_appendf(out, "[%04d-%02d-%02d %02d:%02d:%02d %c%02ld%02ld]", tm.tm_year + 1900,
-                       tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, sign,
-                       off / 60, off % 60);
+                       tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, sign, off / 60,
+                       off % 60);
 }
 
 void cn_log_format_line(cn_buf_t *out, time_t when, pid_t pid, enum cn_log_level level,
@@ -240,8 +240,7 @@ void cn_log(enum cn_log_level level, const char *fmt, ...)
 
 bool cn_access_log_enabled(void) { return access_sink.fd >= 0; }
 
-static const char *lookup(const cn_access_entry_t *e, char kind, const char *name,
-                          size_t *len)
+static const char *lookup(const cn_access_entry_t *e, char kind, const char *name, size_t *len)
 {
     if (e->lookup == NULL)
         return NULL;
@@ -334,8 +333,9 @@ static void append_or_dash(cn_buf_t *out, const char *s, size_t n)
         append_escaped(out, s, n);
 }
 
-static void render_atom(cn_buf_t *out, const char *name, size_t nlen,
-                        const cn_access_entry_t *e)
+/* One case per Gunicorn atom: longer than 60 lines because it is the atom
+ * table itself, and splitting it would scatter that table. */
+static void render_atom(cn_buf_t *out, const char *name, size_t nlen, const cn_access_entry_t *e)
 {
     double dur = e->duration < 0 ? 0 : e->duration;
     long long usec = (long long)(dur * 1e6 + 0.5);

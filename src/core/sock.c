@@ -187,9 +187,6 @@ static int open_tcp(cn_listener_t *l, const cn_addr_t *a, int backlog, bool reus
         errno != ENOPROTOOPT && errno != EINVAL)
         goto fail;
     (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    if (ai->ai_family == AF_INET6 &&
-        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) != 0)
-        goto fail;
     if (bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, backlog) != 0)
         goto fail;
     freeaddrinfo(ai);
@@ -318,8 +315,7 @@ void cn_sock_peer_name(const struct sockaddr *sa, socklen_t len, char *host, siz
         *port = ntohs(in->sin_port);
     } else if (sa->sa_family == AF_INET6 && len >= (socklen_t)sizeof(struct sockaddr_in6)) {
         const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
-        if (inet_ntop(AF_INET6, &in6->sin6_addr, host, (socklen_t)hostlen) == NULL &&
-            hostlen > 0)
+        if (inet_ntop(AF_INET6, &in6->sin6_addr, host, (socklen_t)hostlen) == NULL && hostlen > 0)
             host[0] = '\0';
         *port = ntohs(in6->sin6_port);
     }

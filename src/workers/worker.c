@@ -10,7 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
-static const cn_worker_class_t *const classes[] = {&cn_worker_sync};
+static const cn_worker_class_t *const classes[] = {&cn_worker_sync, &cn_worker_gthread};
 
 const cn_worker_class_t *cn_worker_class_find(const char *name)
 {
@@ -33,6 +33,19 @@ static void flush_std_streams(void)
     }
 }
 
+/* Gunicorn's reading of the limit settings: a request line limit of 0 is
+ * unlimited and is capped at 8190; 0 header fields means the maximum. */
+static cn_http_limits_t worker_limits(const cn_config_t *cfg)
+{
+    cn_http_limits_t l;
+    l.request_line = cfg->limit_request_line >= 8190 ? 8190 : (uint32_t)cfg->limit_request_line;
+    l.fields = cfg->limit_request_fields <= 0 || cfg->limit_request_fields > 32768
+                   ? 32768
+                   : (uint32_t)cfg->limit_request_fields;
+    l.field_size = (uint32_t)cfg->limit_request_field_size;
+    return l;
+}
+
 int cn_worker_main(void *ud, cn_worker_ctx_t *ctx)
 {
     const cn_config_t *cfg = ud;
@@ -40,9 +53,7 @@ int cn_worker_main(void *ud, cn_worker_ctx_t *ctx)
     memset(&w, 0, sizeof(w));
     w.ctx = ctx;
     w.cfg = cfg;
-    w.limits = (cn_http_limits_t){(uint32_t)cfg->limit_request_line,
-                                  (uint32_t)cfg->limit_request_fields,
-                                  (uint32_t)cfg->limit_request_field_size};
+    w.limits = worker_limits(cfg);
     cn_py_after_fork_child();
     cn_worker_signals_install(&w.flags);
     const cn_worker_class_t *klass = cn_worker_class_find(cfg->worker_class);
@@ -64,9 +75,10 @@ int cn_worker_main(void *ud, cn_worker_ctx_t *ctx)
     cn_heartbeat_beat(ctx->heartbeat);
 
     int rc = klass->run(&w);
-    cn_log_info("Worker exiting (pid: %d)", (int)getpid());
-    cn_wsgi_free(w.wsgi);
-    flush_std_streams();
+    if (!w.abandoned) {
+        cn_wsgi_free(w.wsgi);
+        flush_std_streams();
+    }
     return rc;
 }
 

@@ -17,6 +17,8 @@ typedef struct cn_worker {
     cn_wsgi_t *wsgi;          /* owned */
     cn_worker_flags_t flags;  /* set by signal handlers */
     cn_http_limits_t limits;
+    bool abandoned;           /* run() left threads inside Python: the exit
+                                 path must not take the GIL again */
 } cn_worker_t;
 
 typedef struct cn_worker_class {
@@ -45,5 +47,6 @@ bool cn_worker_alive(cn_worker_t *w);
 int cn_worker_wait_poll(void *ctx, int fd, short events, double deadline);
 
 extern const cn_worker_class_t cn_worker_sync;
+extern const cn_worker_class_t cn_worker_gthread;
 
 #endif

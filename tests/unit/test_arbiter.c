@@ -29,15 +29,15 @@
 #define MAXW 128
 
 enum fake_mode {
-    M_BEAT,         /* beat until TERM/INT/QUIT */
-    M_IGNORE_TERM,  /* beat; TERM is noted but ignored */
-    M_EXIT3,        /* boot error */
-    M_EXIT4,        /* app load error */
-    M_HANG_FIRST,   /* worker 1 never beats; the others beat */
-    M_HANG_NOABRT,  /* worker 1 never beats and ignores SIGABRT */
-    M_DIE_FIRST,    /* worker 1 exits 1 at once; the others beat */
-    M_EXIT1,        /* every worker exits 1 at once (fork storm) */
-    M_EXIT3_LATER,  /* worker 1 beats; the others fail to boot */
+    M_BEAT,        /* beat until TERM/INT/QUIT */
+    M_IGNORE_TERM, /* beat; TERM is noted but ignored */
+    M_EXIT3,       /* boot error */
+    M_EXIT4,       /* app load error */
+    M_HANG_FIRST,  /* worker 1 never beats; the others beat */
+    M_HANG_NOABRT, /* worker 1 never beats and ignores SIGABRT */
+    M_DIE_FIRST,   /* worker 1 exits 1 at once; the others beat */
+    M_EXIT1,       /* every worker exits 1 at once (fork storm) */
+    M_EXIT3_LATER, /* worker 1 beats; the others fail to boot */
 };
 
 typedef struct fake {
@@ -293,12 +293,12 @@ static int log_count(const char *needle)
 }
 
 /* Terminate and expect a clean exit 0. */
-#define STOP_MASTER_OK()                                                                   \
-    do {                                                                                   \
-        ck_assert_int_eq(kill(master, SIGTERM), 0);                                        \
-        int st_ = wait_master(5000);                                                       \
-        ck_assert_msg(st_ != -1, "master did not exit after TERM");                        \
-        ck_assert_msg(WIFEXITED(st_) && WEXITSTATUS(st_) == 0, "master status %d", st_);  \
+#define STOP_MASTER_OK()                                                                           \
+    do {                                                                                           \
+        ck_assert_int_eq(kill(master, SIGTERM), 0);                                                \
+        int st_ = wait_master(5000);                                                               \
+        ck_assert_msg(st_ != -1, "master did not exit after TERM");                                \
+        ck_assert_msg(WIFEXITED(st_) && WEXITSTATUS(st_) == 0, "master status %d", st_);           \
     } while (0)
 
 /* ---- tests: lifecycle ------------------------------------------------------------- */
@@ -754,7 +754,8 @@ START_TEST(unix_listener_closed_and_unlinked_at_exit)
 }
 END_TEST
 
-/* ---- tests: heartbeat.c and worker_signals.c directly ------------------------------------------ */
+/* ---- tests: heartbeat.c and worker_signals.c directly ------------------------------------------
+ */
 
 START_TEST(heartbeat_unit)
 {

@@ -404,3 +404,205 @@ START_TEST(test_invalid_bytewise)
     check_invalid(&invalid[_i], invalid[_i].len, true, &default_limits);
 }
 END_TEST
+
+/* ---- limits ------------------------------------------------------------------ */
+
+static char *repeat(const char *prefix, char c, size_t n, const char *suffix)
+{
+    size_t a = strlen(prefix), b = strlen(suffix);
+    char *s = malloc(a + n + b + 1);
+    memcpy(s, prefix, a);
+    memset(s + a, c, n);
+    memcpy(s + a + n, suffix, b + 1);
+    return s;
+}
+
+/* Feeds raw whole, split at every offset and bytewise; all must agree. */
+static void expect_all_ways(const char *raw, const cn_http_limits_t *lim, enum cn_parse want,
+                            int status)
+{
+    size_t len = strlen(raw);
+    for (size_t k = 0; k <= len + 1; k++) {
+        cn_http_parser_t p;
+        cn_http_request_t req;
+        struct outcome o;
+        struct feed f = {raw, len, k <= len ? k : 0, k == len + 1};
+        run_feed(&f, lim, &p, &req, &o);
+        ck_assert_msg(o.rc == want && o.status == status, "split %zu: rc %d status %d (%s)", k,
+                      o.rc, o.status, p.reason ? p.reason : "");
+        outcome_free(&o, &req);
+    }
+}
+
+START_TEST(test_limit_request_line)
+{
+    cn_http_limits_t lim = {30, 100, 8190};
+    /* "GET " + target + " HTTP/1.1" = 13 + target */
+    char *ok = repeat("GET /", 'a', 16, " HTTP/1.1\r\nHost: x\r\n\r\n");
+    char *bad = repeat("GET /", 'a', 17, " HTTP/1.1\r\nHost: x\r\n\r\n");
+    expect_all_ways(ok, &lim, CN_PARSE_DONE, 0);
+    expect_all_ways(bad, &lim, CN_PARSE_ERROR, 414);
+    free(ok);
+    free(bad);
+}
+END_TEST
+
+START_TEST(test_limit_request_line_unlimited)
+{
+    cn_http_limits_t lim = {0, 100, 8190};
+    char *big = repeat("GET /", 'a', 100000, " HTTP/1.1\r\n\r\n");
+    struct feed f = {big, strlen(big), 0, false};
+    cn_http_parser_t p;
+    cn_http_request_t req;
+    struct outcome o;
+    run_feed(&f, &lim, &p, &req, &o);
+    ck_assert_int_eq(o.rc, CN_PARSE_DONE);
+    ck_assert_uint_eq(req.target.len, 100001);
+    outcome_free(&o, &req);
+    free(big);
+}
+END_TEST
+
+START_TEST(test_limit_fields)
+{
+    cn_http_limits_t lim = {4094, 3, 8190};
+    expect_all_ways("GET / HTTP/1.1\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n", &lim, CN_PARSE_DONE, 0);
+    expect_all_ways("GET / HTTP/1.1\r\nA: 1\r\nB: 2\r\nC: 3\r\nD: 4\r\n\r\n", &lim, CN_PARSE_ERROR,
+                    431);
+    expect_all_ways(POSTC "0\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n", &lim, CN_PARSE_DONE, 0);
+    expect_all_ways(POSTC "0\r\nA: 1\r\nB: 2\r\nC: 3\r\nD: 4\r\n\r\n", &lim, CN_PARSE_ERROR, 431);
+}
+END_TEST
+
+START_TEST(test_limit_field_size)
+{
+    cn_http_limits_t lim = {4094, 100, 20};
+    /* "X-Long: " is 8 bytes: 12 more make exactly 20 */
+    expect_all_ways("GET / HTTP/1.1\r\nX-Long: 123456789012\r\n\r\n", &lim, CN_PARSE_DONE, 0);
+    expect_all_ways("GET / HTTP/1.1\r\nX-Long: 1234567890123\r\n\r\n", &lim, CN_PARSE_ERROR, 431);
+    /* OWS after the colon counts: "X-Long:" + 12 SP + "a" is 20 */
+    char *ows_ok = repeat("GET / HTTP/1.1\r\nX-Long:", ' ', 12, "a\r\n\r\n");
+    char *ows_bad = repeat("GET / HTTP/1.1\r\nX-Long:", ' ', 13, "a\r\n\r\n");
+    expect_all_ways(ows_ok, &lim, CN_PARSE_DONE, 0);
+    expect_all_ways(ows_bad, &lim, CN_PARSE_ERROR, 431);
+    free(ows_ok);
+    free(ows_bad);
+    expect_all_ways("GET / HTTP/1.1\r\nX-Very-Long-Name-Here: a\r\n\r\n", &lim, CN_PARSE_ERROR, 431);
+    expect_all_ways(POSTC "0\r\nX-Long: 1234567890123456789\r\n\r\n", &lim, CN_PARSE_ERROR, 431);
+}
+END_TEST
+
+/* A head that never ends must fail while it arrives, never AGAIN forever. */
+static void expect_stream_fails(const char *start, const char *unit, int status)
+{
+    size_t cap = 4u << 20, len = strlen(start), ulen = strlen(unit);
+    char *buf = malloc(cap);
+    cn_http_parser_t p;
+    cn_http_request_t req;
+    enum cn_parse rc = CN_PARSE_AGAIN;
+    memcpy(buf, start, len);
+    cn_http_parser_init(&p, &default_limits);
+    cn_http_request_init(&req);
+    while (rc == CN_PARSE_AGAIN && len + 4096 < cap) {
+        for (size_t end = len + 4096; len + ulen <= end; len += ulen)
+            memcpy(buf + len, unit, ulen);
+        rc = cn_http_parse_head(&p, &req, buf, len);
+    }
+    ck_assert_msg(rc == CN_PARSE_ERROR, "%s...: still %d after %zu bytes", start, rc, len);
+    ck_assert_int_eq(p.status, status);
+    ck_assert_uint_lt(len, 1u << 20);
+    cn_http_request_free(&req);
+    free(buf);
+}
+
+START_TEST(test_endless_heads)
+{
+    expect_stream_fails("GET / HTTP/1.1\r\n", "X-Header: value\r\n", 431);
+    expect_stream_fails("GET / HTTP/1.1\r\nX: ", "a", 431);
+    expect_stream_fails("GET / HTTP/1.1\r\nX-", "a", 431);
+    expect_stream_fails("GET / HTTP/1.1\r\nX:", " ", 431);
+    expect_stream_fails("GET / HTTP/1.1\r\nX: a", " ", 431);
+    expect_stream_fails("GET /", "a", 414);
+    expect_stream_fails("GET", " ", 414);
+    expect_stream_fails("GET /?", "q=1&", 414);
+}
+END_TEST
+
+/* ---- odds and ends --------------------------------------------------------- */
+
+START_TEST(test_header_lookup)
+{
+    const char *raw = "GET / HTTP/1.1\r\nHost: h\r\nX-Thing: 1\r\n\r\n";
+    cn_http_parser_t p;
+    cn_http_request_t req;
+    cn_http_parser_init(&p, &default_limits);
+    cn_http_request_init(&req);
+    ck_assert_int_eq(cn_http_parse_head(&p, &req, raw, strlen(raw)), CN_PARSE_DONE);
+    const cn_http_header_t *h = cn_http_request_header(&req, raw, "x-thing");
+    ck_assert_ptr_nonnull(h);
+    assert_span(raw, h->value, "1", "x-thing");
+    ck_assert_ptr_null(cn_http_request_header(&req, raw, "x-missing"));
+    /* DONE is sticky; reset starts a new message reusing the header storage */
+    ck_assert_int_eq(cn_http_parse_head(&p, &req, raw, strlen(raw)), CN_PARSE_DONE);
+    cn_http_parser_reset(&p);
+    cn_http_request_clear(&req);
+    ck_assert_int_eq(cn_http_parse_head(&p, &req, "GET /z HTTP/1.1\r\n\r\n", 19), CN_PARSE_DONE);
+    ck_assert_uint_eq(req.nheaders, 0);
+    cn_http_request_free(&req);
+}
+END_TEST
+
+START_TEST(test_error_is_sticky)
+{
+    const char *raw = "GET / HTTP/2.0\r\n\r\n";
+    cn_http_parser_t p;
+    cn_http_request_t req;
+    size_t consumed = 7;
+    cn_buf_t out = CN_BUF_INIT;
+    cn_http_parser_init(&p, &default_limits);
+    cn_http_request_init(&req);
+    ck_assert_int_eq(cn_http_parse_head(&p, &req, raw, strlen(raw)), CN_PARSE_ERROR);
+    ck_assert_int_eq(cn_http_parse_head(&p, &req, raw, strlen(raw)), CN_PARSE_ERROR);
+    ck_assert_int_eq(cn_http_parse_body(&p, "x", 1, &consumed, &out), CN_PARSE_ERROR);
+    ck_assert_uint_eq(consumed, 0);
+    ck_assert_int_eq(p.status, 400);
+    cn_http_request_free(&req);
+}
+END_TEST
+
+static Suite *http_parser_suite(void)
+{
+    Suite *s = suite_create("http_parser");
+    TCase *tc = tcase_create("valid");
+    tcase_set_timeout(tc, 120);
+    tcase_add_loop_test(tc, test_valid_whole, 0, (int)CN_ARRAY_LEN(valid));
+    tcase_add_loop_test(tc, test_valid_every_split, 0, (int)CN_ARRAY_LEN(valid));
+    tcase_add_loop_test(tc, test_valid_bytewise, 0, (int)CN_ARRAY_LEN(valid));
+    suite_add_tcase(s, tc);
+    tc = tcase_create("invalid");
+    tcase_add_loop_test(tc, test_invalid_whole, 0, (int)CN_ARRAY_LEN(invalid));
+    tcase_add_loop_test(tc, test_invalid_bytewise, 0, (int)CN_ARRAY_LEN(invalid));
+    suite_add_tcase(s, tc);
+    tc = tcase_create("limits");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_limit_request_line);
+    tcase_add_test(tc, test_limit_request_line_unlimited);
+    tcase_add_test(tc, test_limit_fields);
+    tcase_add_test(tc, test_limit_field_size);
+    tcase_add_test(tc, test_endless_heads);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("api");
+    tcase_add_test(tc, test_header_lookup);
+    tcase_add_test(tc, test_error_is_sticky);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(http_parser_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}

@@ -366,8 +366,8 @@ END_TEST
 START_TEST(peer_name)
 {
     struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons(4321)};
-    struct sockaddr_in6 sin6 = {.sin6_family = AF_INET6, .sin6_port = htons(99),
-                                .sin6_addr = IN6ADDR_LOOPBACK_INIT};
+    struct sockaddr_in6 sin6 = {
+        .sin6_family = AF_INET6, .sin6_port = htons(99), .sin6_addr = IN6ADDR_LOOPBACK_INIT};
     struct sockaddr_un sun = {.sun_family = AF_UNIX};
     char host[64];
     int port;

@@ -1,0 +1,392 @@
+/* gthread.c - the gthread worker class: a libev loop in the main thread and
+ * a pool of `threads` pthreads that run the app.
+ *
+ * The loop (no GIL, no PyObject) accepts, reads and parses request heads,
+ * reads small bodies whole, and parks idle keep-alive connections, so a
+ * client that trickles its request never occupies an app thread. A
+ * connection goes to the pool only with a complete head (and, for a
+ * Content-Length body up to BODY_BUFFER_MAX, the whole body); larger or
+ * chunked bodies stream to the app through wsgi.input from the pool thread.
+ *
+ * Connection states (one owner at a time):
+ *
+ *   HEAD --head done--> BODY --body buffered--> APP (pool thread owns it)
+ *    ^  \--small/no body or streamed-----------/  |
+ *    |                                            v
+ *    +---- keep-alive (loop owns it again) <--- done
+ *
+ * Timers: an idle connection (no byte of the next request yet) is closed
+ * after `keepalive` seconds; once a request has started, its head and
+ * buffered body must arrive within `timeout` seconds (not reset per byte, so
+ * a slowloris client cannot extend it).
+ *
+ * The GIL is taken in one place: serve_in_thread(). */
+#include "workers/worker.h"
+
+#include "cunicorn/threadpool.h"
+
+#include <errno.h>
+#include <ev.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define BODY_BUFFER_MAX (64 * 1024)
+#define ACCEPTS_PER_WAKEUP 64
+
+typedef enum { G_HEAD, G_BODY, G_APP } gstate_t;
+
+struct gworker;
+
+typedef struct gconn {
+    cn_conn_t c;
+    cn_pool_job_t job;
+    ev_io io;
+    ev_timer timer;
+    struct gworker *gw;          /* borrowed */
+    struct gconn *prev, *next;   /* the worker's list of open connections */
+    gstate_t state;
+    bool started;                /* a byte of the current request arrived */
+    bool keep;                   /* the pool thread's verdict */
+} gconn_t;
+
+typedef struct gworker {
+    cn_worker_t *w;              /* borrowed */
+    struct ev_loop *loop;
+    ev_io *accept_io;            /* owned: one per listener */
+    ev_timer beat;
+    ev_signal sig_term, sig_int, sig_quit, sig_usr1;
+    cn_pool_t *pool;             /* owned */
+    PyInterpreterState *interp;  /* borrowed */
+    gconn_t *conns;              /* owned: every open connection */
+    size_t nconns;
+    bool accepting;
+    int stopping;                /* read by pool threads: atomic */
+    bool quick;
+    ev_tstamp stop_deadline;
+} gworker_t;
+
+static int gthread_run(cn_worker_t *w);
+static void accept_on_ready(struct ev_loop *loop, ev_io *io, int revents);
+static void conn_on_read(struct ev_loop *loop, ev_io *io, int revents);
+static void conn_on_timeout(struct ev_loop *loop, ev_timer *t, int revents);
+static void conn_advance(gconn_t *g);
+static void conn_wait_request(gconn_t *g);
+static void conn_close(gconn_t *g);
+static void *thread_start(void *ud);
+static void serve_in_thread(void *ud, void *thread_state, cn_pool_job_t *job);
+static void serve_done(void *ud, cn_pool_job_t *job);
+static void thread_stop(void *ud, void *thread_state);
+static void begin_stop(gworker_t *gw);
+static void set_accepting(gworker_t *gw, bool on);
+
+const cn_worker_class_t cn_worker_gthread = {
+    .name = "gthread",
+    .multithread = true,
+    .release_gil_for_io = true,
+    .run = gthread_run,
+};
+
+static const cn_pool_ops_t pool_ops = {thread_start, serve_in_thread, serve_done, thread_stop};
+
+/* ---- pool threads (GIL) ------------------------------------------------- */
+
+static void *thread_start(void *ud)
+{
+    gworker_t *gw = ud;
+    return PyThreadState_New(gw->interp); /* made current under the GIL per request */
+}
+
+static void serve_in_thread(void *ud, void *thread_state, cn_pool_job_t *job)
+{
+    gworker_t *gw = ud;
+    gconn_t *g = cn_container_of(job, gconn_t, job);
+    bool may_keep = gw->w->cfg->keepalive > 0 && !__atomic_load_n(&gw->stopping, __ATOMIC_RELAXED);
+    PyEval_RestoreThread(thread_state); /* the one place this class takes the GIL */
+    g->keep = cn_wsgi_serve(gw->w->wsgi, &g->c, may_keep);
+    PyEval_SaveThread();
+}
+
+static void thread_stop(void *ud, void *thread_state)
+{
+    PyEval_RestoreThread(thread_state);
+    PyThreadState_Clear(thread_state);
+    PyThreadState_DeleteCurrent();
+}
+
+/* ---- the loop (no GIL) --------------------------------------------------- */
+
+static void serve_done(void *ud, cn_pool_job_t *job)
+{
+    gconn_t *g = cn_container_of(job, gconn_t, job);
+    if (!g->keep || g->gw->stopping) {
+        conn_close(g);
+        return;
+    }
+    cn_conn_next_request(&g->c);
+    g->state = G_HEAD;
+    g->started = false;
+    if (g->c.rbuf.len > 0)
+        conn_advance(g); /* a pipelined request is already here */
+    else
+        conn_wait_request(g);
+}
+
+/* Watch for the next request: idle timer until its first byte. */
+static void conn_wait_request(gconn_t *g)
+{
+    gworker_t *gw = g->gw;
+    if (g->c.rbuf.len == 0)
+        cn_buf_free(&g->c.rbuf); /* idle connections keep no buffer */
+    double idle = gw->w->cfg->keepalive > 0 ? gw->w->cfg->keepalive : gw->w->cfg->timeout;
+    ev_timer_set(&g->timer, g->c.requests == 0 && idle < 1 ? 1 : idle, 0);
+    ev_timer_start(gw->loop, &g->timer);
+    ev_io_start(gw->loop, &g->io);
+}
+
+static void dispatch(gconn_t *g)
+{
+    ev_io_stop(g->gw->loop, &g->io);
+    ev_timer_stop(g->gw->loop, &g->timer);
+    g->state = G_APP;
+    g->c.io_timeout = g->gw->w->cfg->timeout > 0 ? g->gw->w->cfg->timeout : 30;
+    cn_pool_submit(g->gw->pool, &g->job);
+}
+
+/* A small Content-Length body is read by the loop before dispatch. */
+static bool body_buffered(const gconn_t *g)
+{
+    const cn_http_request_t *r = &g->c.req;
+    if (!r->has_content_length || r->content_length > BODY_BUFFER_MAX || r->expect_continue)
+        return true; /* nothing to buffer here: streamed by the app thread */
+    return g->c.rbuf.len - g->c.raw_off >= r->content_length;
+}
+
+static void mark_started(gconn_t *g)
+{
+    if (g->started || g->c.rbuf.len == 0)
+        return;
+    g->started = true;
+    ev_timer_stop(g->gw->loop, &g->timer);
+    ev_timer_set(&g->timer, g->gw->w->cfg->timeout > 0 ? g->gw->w->cfg->timeout : 30, 0);
+    ev_timer_start(g->gw->loop, &g->timer);
+}
+
+/* Make progress on what the socket has; never blocks. */
+static void conn_advance(gconn_t *g)
+{
+    if (g->state == G_HEAD) {
+        int rc = cn_conn_try_read_head(&g->c);
+        mark_started(g);
+        if (rc == -EAGAIN)
+            goto wait;
+        if (rc == -EPROTO) {
+            g->c.io_timeout = 1; /* the loop never waits long on one client */
+            cn_conn_reject(&g->c);
+        }
+        if (rc < 0) {
+            conn_close(g);
+            return;
+        }
+        g->state = G_BODY;
+    }
+    while (!body_buffered(g)) {
+        ssize_t n = cn_conn_recv_nowait(&g->c);
+        if (n == -EAGAIN)
+            goto wait;
+        if (n <= 0) {
+            conn_close(g);
+            return;
+        }
+    }
+    dispatch(g);
+    return;
+wait:
+    if (!ev_is_active(&g->io))
+        ev_io_start(g->gw->loop, &g->io);
+}
+
+static void conn_on_read(struct ev_loop *loop, ev_io *io, int revents)
+{
+    conn_advance(cn_container_of(io, gconn_t, io));
+}
+
+static void conn_on_timeout(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    gconn_t *g = cn_container_of(t, gconn_t, timer);
+    if (g->started)
+        cn_log_debug("Closing a connection from %s: request not received in time",
+                     g->c.peer_host);
+    conn_close(g);
+}
+
+static void conn_close(gconn_t *g)
+{
+    gworker_t *gw = g->gw;
+    ev_io_stop(gw->loop, &g->io);
+    ev_timer_stop(gw->loop, &g->timer);
+    if (g->prev)
+        g->prev->next = g->next;
+    else
+        gw->conns = g->next;
+    if (g->next)
+        g->next->prev = g->prev;
+    cn_conn_close(&g->c);
+    free(g);
+    gw->nconns--;
+    if (gw->stopping) {
+        if (gw->nconns == 0)
+            ev_break(gw->loop, EVBREAK_ALL);
+    } else if (!gw->accepting && gw->nconns < (size_t)gw->w->cfg->worker_connections) {
+        set_accepting(gw, true);
+    }
+}
+
+static void accept_one(gworker_t *gw, const cn_listener_t *l, int fd,
+                       const struct sockaddr_storage *peer, socklen_t len)
+{
+    gconn_t *g = cn_xcalloc(1, sizeof(*g));
+    cn_conn_init(&g->c, fd, (const struct sockaddr *)peer, len, l, &gw->w->limits);
+    g->gw = gw;
+    g->state = G_HEAD;
+    ev_io_init(&g->io, conn_on_read, fd, EV_READ);
+    ev_timer_init(&g->timer, conn_on_timeout, 0, 0);
+    g->next = gw->conns;
+    if (gw->conns)
+        gw->conns->prev = g;
+    gw->conns = g;
+    gw->nconns++;
+    conn_wait_request(g);
+}
+
+static void accept_on_ready(struct ev_loop *loop, ev_io *io, int revents)
+{
+    gworker_t *gw = io->data;
+    const cn_listener_t *l = &gw->w->ctx->listeners[io - gw->accept_io];
+    for (int i = 0; i < ACCEPTS_PER_WAKEUP && gw->accepting; i++) {
+        struct sockaddr_storage peer;
+        socklen_t len = sizeof(peer);
+        int fd = accept4(l->fd, (struct sockaddr *)&peer, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EMFILE || errno == ENFILE)
+                cn_log_error("accept: %s", strerror(errno));
+            return;
+        }
+        accept_one(gw, l, fd, &peer, len);
+        if (gw->nconns >= (size_t)gw->w->cfg->worker_connections)
+            set_accepting(gw, false); /* others take the load until we drop below */
+    }
+}
+
+static void set_accepting(gworker_t *gw, bool on)
+{
+    gw->accepting = on;
+    for (size_t i = 0; i < gw->w->ctx->nlisteners; i++) {
+        if (on)
+            ev_io_start(gw->loop, &gw->accept_io[i]);
+        else
+            ev_io_stop(gw->loop, &gw->accept_io[i]);
+    }
+}
+
+/* ---- life: heartbeat, signals, stop ------------------------------------- */
+
+static void beat_on_timer(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    gworker_t *gw = t->data;
+    cn_heartbeat_beat(gw->w->ctx->heartbeat);
+    if (!gw->stopping && !cn_worker_alive(gw->w))
+        begin_stop(gw);
+    if (gw->stopping && ev_now(loop) >= gw->stop_deadline) {
+        cn_log_warning("Worker %d: graceful timeout with %zu connection(s) open",
+                       (int)getpid(), gw->nconns);
+        ev_break(loop, EVBREAK_ALL);
+    }
+}
+
+static void begin_stop(gworker_t *gw)
+{
+    if (gw->stopping)
+        return;
+    __atomic_store_n(&gw->stopping, 1, __ATOMIC_RELAXED);
+    gw->stop_deadline = ev_now(gw->loop) + gw->w->cfg->graceful_timeout;
+    set_accepting(gw, false);
+    /* Idle keep-alive connections hold no request: close them at once. */
+    for (gconn_t *g = gw->conns, *next; g != NULL; g = next) {
+        next = g->next;
+        if (g->state == G_HEAD && !g->started)
+            conn_close(g);
+    }
+    if (gw->nconns == 0)
+        ev_break(gw->loop, EVBREAK_ALL);
+}
+
+static void signal_on_stop(struct ev_loop *loop, ev_signal *s, int revents)
+{
+    gworker_t *gw = s->data;
+    if (s->signum == SIGTERM) {
+        gw->w->flags.stop = 1;
+        begin_stop(gw);
+        return;
+    }
+    gw->w->flags.quick_stop = 1;
+    gw->quick = true;
+    ev_break(loop, EVBREAK_ALL);
+}
+
+static void signal_on_usr1(struct ev_loop *loop, ev_signal *s, int revents) { cn_log_reopen(); }
+
+static void watchers_start(gworker_t *gw)
+{
+    ev_signal *stops[] = {&gw->sig_term, &gw->sig_int, &gw->sig_quit};
+    int signums[] = {SIGTERM, SIGINT, SIGQUIT};
+    for (size_t i = 0; i < CN_ARRAY_LEN(stops); i++) {
+        ev_signal_init(stops[i], signal_on_stop, signums[i]);
+        stops[i]->data = gw;
+        ev_signal_start(gw->loop, stops[i]);
+    }
+    ev_signal_init(&gw->sig_usr1, signal_on_usr1, SIGUSR1);
+    ev_signal_start(gw->loop, &gw->sig_usr1);
+    ev_timer_init(&gw->beat, beat_on_timer, 0, 1.0);
+    gw->beat.data = gw;
+    ev_timer_again(gw->loop, &gw->beat);
+    gw->accept_io = cn_xcalloc(gw->w->ctx->nlisteners, sizeof(*gw->accept_io));
+    for (size_t i = 0; i < gw->w->ctx->nlisteners; i++) {
+        ev_io_init(&gw->accept_io[i], accept_on_ready, gw->w->ctx->listeners[i].fd, EV_READ);
+        gw->accept_io[i].data = gw;
+    }
+    set_accepting(gw, true);
+}
+
+static int gthread_run(cn_worker_t *w)
+{
+    gworker_t gw;
+    memset(&gw, 0, sizeof(gw));
+    gw.w = w;
+    gw.loop = ev_default_loop(EVFLAG_AUTO);
+    gw.interp = PyInterpreterState_Get();
+    char err[CN_ERR_LEN];
+    PyThreadState *main_ts = PyEval_SaveThread();
+    int threads = w->cfg->threads > 0 ? w->cfg->threads : 1;
+    gw.pool = cn_pool_new(gw.loop, threads, &pool_ops, &gw, err);
+    if (gw.pool == NULL) {
+        cn_log_error("%s", err);
+        PyEval_RestoreThread(main_ts);
+        return 1;
+    }
+    watchers_start(&gw);
+    ev_run(gw.loop, 0);
+
+    double left = gw.stopping ? gw.stop_deadline - ev_now(gw.loop) : 0;
+    if (gw.quick || cn_pool_stop(gw.pool, left > 0 ? left : 0.1) < 0) {
+        w->abandoned = true; /* threads are still inside the app */
+        return 0;
+    }
+    while (gw.conns != NULL)
+        conn_close(gw.conns);
+    free(gw.accept_io);
+    PyEval_RestoreThread(main_ts);
+    return 0;
+}

@@ -1,0 +1,352 @@
+"""Command line, settings, config files, environment variables, binds."""
+import os
+import re
+import socket
+import subprocess
+import time
+
+import pytest
+
+from conftest import (APPS_DIR, BIN, CMD_ARGS_ENV, IS_GUNICORN, NAME, WORKER_CLASS, Server,
+                      free_port, has_ipv6, only_cunicorn, parse_print_config, run_bin, wait_until)
+
+
+CWD_APP = (
+    "def app(environ, start_response):\n"
+    "    start_response('200 OK', [('Content-Length', '3')])\n"
+    "    return [b'ok\\n']\n")
+
+
+def put_cwd_app(cwd):
+    """print-config/check paths may import the app before --pythonpath applies
+    (gunicorn does): use an app module in the working directory instead."""
+    with open(os.path.join(cwd, "cwdapp.py"), "w") as f:
+        f.write(CWD_APP)
+    return "cwdapp:app"
+
+
+def print_config(args=(), cwd=None, env=None, prefix=()):
+    app = put_cwd_app(cwd)
+    if prefix:
+        e = dict(os.environ)
+        for k in ("WEB_CONCURRENCY", "PORT", CMD_ARGS_ENV):
+            e.pop(k, None)
+        e.update(env or {})
+        p = subprocess.run(list(prefix) + [BIN, "--print-config"] + list(args) + [app],
+                           cwd=cwd, env=e, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           timeout=20)
+    else:
+        p = run_bin(["--print-config"] + list(args) + [app], cwd=cwd, env=env, pythonpath=False)
+    assert p.returncode == 0, (p.returncode, p.stderr.decode(errors="replace"))
+    return parse_print_config(p.stdout.decode())
+
+
+def cgroup_cpu_limit():
+    """CPUs allowed by a cgroup v2 cpu.max quota, or None."""
+    try:
+        with open("/proc/self/cgroup") as f:
+            rel = [l.split("::", 1)[1].strip() for l in f if l.startswith("0::")]
+        if not rel:
+            return None
+        path = os.path.join("/sys/fs/cgroup", rel[0].lstrip("/"), "cpu.max")
+        with open(path) as f:
+            quota, period = f.read().split()
+        if quota == "max":
+            return None
+        return int(quota) / int(period)
+    except (OSError, ValueError):
+        return None
+
+
+# --------------------------------------------------------------------------
+# version / print-config / precedence
+# --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("flag", ["-v", "--version"])
+def test_version(flag, tmp_path):
+    p = run_bin([flag], cwd=str(tmp_path))
+    assert p.returncode == 0
+    out = (p.stdout + p.stderr).decode()
+    assert re.search(r"%s \(version \d+\.\d+\.\d+\)" % NAME, out), out
+
+
+def test_print_config_defaults(tmp_path):
+    cfg = print_config(cwd=str(tmp_path))
+    expect = {"timeout": "30", "graceful_timeout": "30", "keepalive": "2",
+              "limit_request_line": "4094", "limit_request_fields": "100",
+              "limit_request_field_size": "8190", "backlog": "2048", "worker_class": "sync",
+              "threads": "1", "worker_connections": "1000", "loglevel": "info",
+              "errorlog": "-", "accesslog": "None", "reuse_port": "False",
+              "bind": "['127.0.0.1:8000']", "proc_name": "None", "pidfile": "None",
+              "raw_env": "[]"}
+    for k, v in expect.items():
+        assert cfg.get(k) == v, (k, cfg.get(k))
+    for k in ("workers", "chdir", "pythonpath", "access_log_format", "check_config",
+              "print_config", "config"):
+        assert k in cfg, k
+
+
+def test_print_config_reflects_flags(tmp_path):
+    cfg = print_config(["-w", "5", "-k", "gthread", "--threads", "4", "--worker-connections", "50",
+                        "-t", "7", "--graceful-timeout", "8", "--keep-alive", "9", "--backlog", "64",
+                        "--limit-request-line", "1000", "--limit-request-fields", "20",
+                        "--limit-request-field_size", "300", "-n", "myproc", "--log-level",
+                        "warning", "--reuse-port", "-b", "127.0.0.1:1234", "-b", "unix:/tmp/x.sock",
+                        "-e", "A=1", "-p", "/tmp/pidf", "--access-logfile", "-"],
+                       cwd=str(tmp_path))
+    assert cfg["workers"] == "5"
+    assert cfg["worker_class"] == "gthread"
+    assert cfg["threads"] == "4"
+    assert cfg["worker_connections"] == "50"
+    assert cfg["timeout"] == "7"
+    assert cfg["graceful_timeout"] == "8"
+    assert cfg["keepalive"] == "9"
+    assert cfg["backlog"] == "64"
+    assert cfg["limit_request_line"] == "1000"
+    assert cfg["limit_request_fields"] == "20"
+    assert cfg["limit_request_field_size"] == "300"
+    assert cfg["proc_name"] == "myproc"
+    assert cfg["loglevel"] == "warning"
+    assert cfg["reuse_port"] == "True"
+    assert cfg["bind"] == "['127.0.0.1:1234', 'unix:/tmp/x.sock']"
+    assert cfg["raw_env"] == "['A=1']"
+    assert cfg["pidfile"] == "/tmp/pidf"
+    assert cfg["accesslog"] == "-"
+
+
+def test_precedence_cli_env_config(tmp_path):
+    (tmp_path / ("%s.conf.py" % NAME)).write_text("workers = 2\ntimeout = 11\n")
+    d = str(tmp_path)
+    assert print_config(cwd=d)["workers"] == "2"
+    assert print_config(cwd=d)["timeout"] == "11"
+    env = {CMD_ARGS_ENV: "--workers 3"}
+    assert print_config(cwd=d, env=env)["workers"] == "3"
+    assert print_config(cwd=d, env=env)["timeout"] == "11"
+    assert print_config(["-w", "4"], cwd=d, env=env)["workers"] == "4"
+
+
+def test_explicit_config_file_flag(tmp_path):
+    conf = tmp_path / "my.conf.py"
+    conf.write_text("workers = 6\nkeepalive = 13\nbind = ['127.0.0.1:9999']\n")
+    cfg = print_config(["-c", str(conf)], cwd=str(tmp_path))
+    assert cfg["workers"] == "6"
+    assert cfg["keepalive"] == "13"
+    assert cfg["bind"] == "['127.0.0.1:9999']"
+    cfg = print_config(["--config", str(conf), "-w", "2"], cwd=str(tmp_path))
+    assert cfg["workers"] == "2"
+
+
+@only_cunicorn("cunicorn.conf.py is cunicorn's own default config name")
+def test_cunicorn_conf_preferred_over_gunicorn_conf(tmp_path):
+    (tmp_path / "gunicorn.conf.py").write_text("workers = 7\n")
+    assert print_config(cwd=str(tmp_path))["workers"] == "7"
+    (tmp_path / "cunicorn.conf.py").write_text("workers = 8\n")
+    assert print_config(cwd=str(tmp_path))["workers"] == "8"
+
+
+def test_web_concurrency(tmp_path):
+    assert print_config(cwd=str(tmp_path), env={"WEB_CONCURRENCY": "3"})["workers"] == "3"
+    # explicit flag beats WEB_CONCURRENCY
+    assert print_config(["-w", "2"], cwd=str(tmp_path), env={"WEB_CONCURRENCY": "3"})["workers"] == "2"
+
+
+def _skip_if_quota():
+    lim = cgroup_cpu_limit()
+    if lim is not None and lim < 1:
+        pytest.skip("cgroup cpu.max quota %.2f CPUs changes the default worker count" % lim)
+
+
+@only_cunicorn("gunicorn 20.1 defaults to 1 worker")
+def test_default_workers_from_affinity_print_config(tmp_path):
+    _skip_if_quota()
+    cfg = print_config(cwd=str(tmp_path), prefix=["taskset", "-c", "0"])
+    assert cfg["workers"] == "3"
+
+
+@only_cunicorn("gunicorn 20.1 defaults to 1 worker")
+def test_default_workers_from_affinity_running(make_server):
+    _skip_if_quota()
+    s = make_server("app_env:app", workers=None, prefix=["taskset", "-c", "0"])
+    s.wait_workers(3, timeout=15)
+    time.sleep(0.5)
+    assert len(s.worker_pids()) == 3
+    assert s.get("/").status == 200
+
+
+def test_cmd_args_env_starts_workers(make_server):
+    s = make_server("app_env:app", workers=None, env={CMD_ARGS_ENV: "--workers 3"},
+                    expect_workers=3)
+    s.wait_workers(3)
+    assert s.get("/").status == 200
+
+
+def test_config_file_bind_and_workers(make_server, tmp_path):
+    port = free_port()
+    conf = tmp_path / "server.conf.py"
+    conf.write_text("bind = ['127.0.0.1:%d']\nworkers = 2\n" % port)
+    s = make_server("app_env:app", workers=None, add_bind=False, port=port,
+                    args=["-c", str(conf)], expect_workers=2)
+    s.wait_workers(2)
+    assert s.get("/").status == 200
+    assert "Listening at: http://127.0.0.1:%d" % port in s.stderr_text()
+
+
+def test_port_env_sets_default_bind(make_server):
+    port = free_port()
+    s = make_server("app_env:app", add_bind=False, port=port, env={"PORT": str(port)})
+    assert s.get("/").status == 200
+    assert "Listening at: http://0.0.0.0:%d" % port in s.stderr_text()
+
+
+def test_proc_name_flag(tmp_path):
+    assert print_config(["-n", "special-name"], cwd=str(tmp_path))["proc_name"] == "special-name"
+    assert print_config(["--name", "n2"], cwd=str(tmp_path))["proc_name"] == "n2"
+
+
+# --------------------------------------------------------------------------
+# bad usage
+# --------------------------------------------------------------------------
+
+BAD_VALUES = [
+    (["-w", "abc"], ("workers", "-w")),
+    (["--workers", "abc"], ("workers",)),
+    (["--timeout", "-5"], ("timeout", "-t")),
+    (["--log-level", "loud"], ("log-level", "loglevel", "log_level")),
+    (["-k", "nosuch"], ("worker-class", "worker_class", "-k", "nosuch")),
+    (["-e", "NOEQUALS"], ("env", "raw_env", "-e", "NOEQUALS")),
+    (["--threads", "x"], ("threads",)),
+    (["--backlog", "-1"], ("backlog",)),
+    (["--limit-request-line", "abc"], ("limit-request-line", "limit_request_line")),
+]
+
+
+@pytest.mark.parametrize("args,names", BAD_VALUES, ids=[" ".join(a) for a, _ in BAD_VALUES])
+def test_bad_value_rejected_one_line(tmp_path, args, names):
+    app = put_cwd_app(str(tmp_path))
+    try:
+        p = run_bin(args + [app], cwd=str(tmp_path), timeout=10, pythonpath=False)
+    except subprocess.TimeoutExpired:
+        pytest.fail("%s was accepted: the server started instead of exiting" % args)
+    err = p.stderr.decode(errors="replace")
+    assert p.returncode != 0, err
+    assert "Traceback" not in err, err
+    lines = [l for l in err.splitlines() if l.strip()]
+    assert len(lines) == 1, "expected exactly one error line, got:\n" + err
+    assert any(n in lines[0] for n in names), lines[0]
+
+
+def test_unknown_flag_exits_2(tmp_path):
+    p = run_bin(["--no-such-flag", "app_env:app"], cwd=str(tmp_path))
+    assert p.returncode == 2
+    assert b"Traceback" not in p.stderr
+    assert b"no-such-flag" in p.stderr
+
+
+def test_no_app_module(tmp_path):
+    p = run_bin([], cwd=str(tmp_path), pythonpath=False)
+    assert p.returncode != 0
+    assert p.stderr.strip()
+    assert b"Traceback" not in p.stderr
+
+
+def test_bad_config_file_value(tmp_path):
+    conf = tmp_path / "bad.conf.py"
+    conf.write_text("workers = 'many'\n")
+    p = run_bin(["-c", str(conf), put_cwd_app(str(tmp_path))], cwd=str(tmp_path), pythonpath=False)
+    assert p.returncode != 0
+
+
+# --------------------------------------------------------------------------
+# binds
+# --------------------------------------------------------------------------
+
+def test_multiple_binds(make_server):
+    p1, p2 = free_port(), free_port()
+    s = make_server("app_env:app", bind=["127.0.0.1:%d" % p1, "127.0.0.1:%d" % p2])
+    for p in (p1, p2):
+        with socket.create_connection(("127.0.0.1", p), timeout=10) as c:
+            c.sendall(b"GET /multi HTTP/1.0\r\n\r\n")
+            data = b""
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                d = c.recv(65536)
+                if not d:
+                    break
+                data += d
+        assert data.startswith(b"HTTP/1.0 200"), data[:100]
+        assert re.search(r"Listening at: .*http://127\.0\.0\.1:%d\b" % p, s.stderr_text())
+
+
+def test_unix_socket_bind_and_cleanup(make_server, tmp_path):
+    path = str(tmp_path / "s.sock")
+    s = make_server("app_env:app", bind="unix:" + path)
+    assert os.path.exists(path)
+    r = s.get("/over-unix")
+    assert r.status == 200
+    assert r.json()["PATH_INFO"] == "/over-unix"
+    assert "Listening at: unix:%s" % path in s.stderr_text()
+    assert s.stop() == 0
+    assert not os.path.exists(path), "unix socket file left behind"
+
+
+@pytest.mark.skipif(not has_ipv6(), reason="no IPv6 loopback")
+def test_ipv6_bind(make_server):
+    port = free_port(socket.AF_INET6, "::1")
+    s = make_server("app_env:app", bind="[::1]:%d" % port)
+    env = s.get_json("/v6")
+    assert env["REMOTE_ADDR"] == "::1"
+    assert "Listening at: http://[::1]:%d" % port in s.stderr_text()
+
+
+def test_fd_bind(make_server):
+    lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    lsock.bind(("127.0.0.1", 0))
+    lsock.listen(16)
+    port = lsock.getsockname()[1]
+    fd = lsock.fileno()
+    try:
+        s = make_server("app_env:app", bind="fd://%d" % fd, port=port, pass_fds=(fd,))
+        assert s.get("/fd").json()["PATH_INFO"] == "/fd"
+    finally:
+        lsock.close()
+
+
+def test_host_only_bind_uses_port_8000(make_server):
+    try:
+        with socket.socket() as t:
+            t.bind(("127.0.0.1", 8000))
+    except OSError:
+        pytest.skip("port 8000 busy")
+    s = make_server("app_env:app", bind="127.0.0.1")
+    s.port = 8000
+    assert s.get("/").status == 200
+
+
+def test_reuse_port_two_masters(make_server):
+    port = free_port()
+    a = make_server("app_env:app", bind="127.0.0.1:%d" % port, args=["--reuse-port"])
+    b = make_server("app_env:app", bind="127.0.0.1:%d" % port, args=["--reuse-port"])
+    assert a.proc.poll() is None and b.proc.poll() is None
+    assert a.get("/").status == 200
+
+
+def test_backlog_flag_serves(make_server):
+    s = make_server("app_env:app", args=["--backlog", "16"])
+    assert s.get("/").status == 200
+
+
+def test_pidfile_written_and_removed(make_server, tmp_path):
+    pidfile = str(tmp_path / "run" / "master.pid")
+    os.makedirs(os.path.dirname(pidfile))
+    s = make_server("app_env:app", args=["-p", pidfile])
+    wait_until(lambda: os.path.exists(pidfile), 5, what="pidfile")
+    with open(pidfile) as f:
+        assert int(f.read().strip()) == s.pid
+    assert s.stop() == 0
+    assert not os.path.exists(pidfile)
+
+
+def test_worker_class_flag_used(make_server):
+    s = make_server("app_env:app")
+    assert re.search(r"Using worker: %s\b" % WORKER_CLASS, s.stderr_text())

@@ -1,0 +1,133 @@
+"""Master process: signals, worker supervision, timeouts."""
+import os
+import re
+import signal
+import threading
+import time
+
+import pytest
+
+from conftest import Conn, ConnectionClosed, build_request, needs_class, pid_alive, wait_until
+
+
+def _start_slow_request(srv, seconds):
+    """Send a sleep request; returns (conn, result dict filled by a thread)."""
+    c = Conn.open(srv, timeout=30)
+    c.send(build_request("GET", "/__sleep?seconds=%s" % seconds, host="x"))
+    result = {}
+
+    def reader():
+        try:
+            result["resp"] = c.read_response(timeout=30)
+        except Exception as e:  # noqa
+            result["error"] = e
+    t = threading.Thread(target=reader, daemon=True)
+    t.start()
+    return c, t, result
+
+
+def test_sigterm_graceful_completes_inflight(make_server):
+    s = make_server("app_router:app", workers=1, graceful_timeout=6)
+    assert s.get("/").status == 200
+    c, t, result = _start_slow_request(s, 2)
+    try:
+        time.sleep(0.5)  # let the worker pick the request up
+        t0 = time.monotonic()
+        s.send_signal(signal.SIGTERM)
+        rc = s.wait_exit(10)
+        t.join(10)
+        assert "resp" in result, result.get("error")
+        assert result["resp"].status == 200
+        assert result["resp"].body == b"slept 2.0\n"
+        assert rc == 0, s.log_text()
+        assert time.monotonic() - t0 < 8
+    finally:
+        c.close()
+    log = s.log_text()
+    assert re.search(r"Handling signal: term", log), log
+    assert "Shutting down: Master" in log
+
+
+def test_sigterm_graceful_timeout_bounds_shutdown(make_server):
+    s = make_server("app_router:app", workers=1, graceful_timeout=1)
+    c, t, result = _start_slow_request(s, 8)
+    try:
+        time.sleep(0.5)
+        t0 = time.monotonic()
+        s.send_signal(signal.SIGTERM)
+        rc = s.wait_exit(8)
+        assert rc is not None, "master did not exit after graceful_timeout"
+        assert time.monotonic() - t0 < 5
+        t.join(5)
+        assert "resp" not in result or result["resp"].status != 200
+    finally:
+        c.close()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGQUIT], ids=["INT", "QUIT"])
+def test_quick_shutdown(make_server, sig):
+    s = make_server("app_env:app", workers=2)
+    workers = s.worker_pids()
+    assert len(workers) == 2
+    s.send_signal(sig)
+    rc = s.wait_exit(5)
+    assert rc == 0, (rc, s.log_text())
+    wait_until(lambda: not any(pid_alive(w) for w in workers), 5, what="workers gone")
+
+
+def test_killed_worker_is_replaced(make_server):
+    s = make_server("app_misc:pid", workers=2)
+    before = s.worker_pids()
+    assert len(before) == 2
+    victim = before[0]
+    os.kill(victim, signal.SIGKILL)
+    after = wait_until(lambda: (lambda p: p if len(p) == 2 and victim not in p else None)(s.worker_pids()),
+                       10, what="replacement worker")
+    assert set(after) != set(before)
+    s.wait_log(r"Booting worker with pid: (?!%d)\d+" % victim, timeout=10)
+    for _ in range(4):
+        r = s.get("/")
+        assert r.status == 200
+        assert int(r.body) in after
+
+
+def test_ttin_ttou(make_server):
+    s = make_server("app_env:app", workers=2)
+    assert len(s.worker_pids()) == 2
+    s.send_signal(signal.SIGTTIN)
+    s.wait_workers(3, timeout=10)
+    s.send_signal(signal.SIGTTIN)
+    s.wait_workers(4, timeout=10)
+    s.send_signal(signal.SIGTTOU)
+    s.wait_workers(3, timeout=10)
+    s.send_signal(signal.SIGTTOU)
+    s.wait_workers(2, timeout=10)
+    assert s.get("/").status == 200
+
+
+@needs_class("sync")
+def test_worker_timeout_killed_and_replaced(make_server):
+    s = make_server("app_router:app", workers=1, args=["--timeout", "2"])
+    (w0,) = s.worker_pids()
+    c, t, result = _start_slow_request(s, 10)
+    try:
+        s.wait_log(r"WORKER TIMEOUT \(pid:%d\)" % w0, timeout=12)
+        t.join(10)
+        assert "resp" not in result or result["resp"].status != 200
+    finally:
+        c.close()
+    new = wait_until(lambda: (lambda p: p if len(p) == 1 and w0 not in p else None)(s.worker_pids()),
+                     10, what="replacement worker")
+    assert new
+    assert s.get("/").status == 200
+    assert not pid_alive(w0)
+
+
+def test_sighup_reloads_workers(make_server):
+    s = make_server("app_env:app", workers=2)
+    before = set(s.worker_pids())
+    s.send_signal(signal.SIGHUP)
+    wait_until(lambda: (lambda p: len(p) == 2 and not (set(p) & before))(s.worker_pids()),
+               15, what="all workers replaced after HUP")
+    assert s.get("/").status == 200
+    s.wait_log(r"Handling signal: hup", timeout=5)

@@ -1,0 +1,695 @@
+/* test_config.c - the settings table, sources and precedence, every CLI flag
+ * form and error, $CUNICORN_CMD_ARGS splitting, $PORT/$WEB_CONCURRENCY,
+ * cross-setting rules, --print-config/--help, docs/settings.md freshness and
+ * cgroup cpu.max parsing. Each test runs in its own process (CK_FORK), so
+ * setenv() does not leak between tests. */
+#include "cunicorn/config.h"
+#include "cunicorn/log.h"
+
+#include <check.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* CN_TEST_DATA is <source>/tests/.../data; the docs live in <source>/docs */
+static void docs_settings_path(char *out, size_t len)
+{
+    const char *tests = strstr(CN_TEST_DATA, "/tests/");
+    ck_assert_ptr_nonnull(tests);
+    snprintf(out, len, "%.*s/docs/settings.md", (int)(tests - CN_TEST_DATA), CN_TEST_DATA);
+}
+
+static cn_config_t cfg;
+static char err[CN_ERR_LEN];
+static int exit_code;
+
+static void setup(void)
+{
+    unsetenv("PORT");
+    unsetenv("WEB_CONCURRENCY");
+    cn_config_init(&cfg);
+    err[0] = '\0';
+    exit_code = -1;
+}
+
+static void teardown(void) { cn_config_free(&cfg); }
+
+/* parse a NULL-terminated list of arguments as CLI (argv[0] added) */
+static int cli(const char *first, ...)
+{
+    char *argv[64] = {"cunicorn"};
+    int argc = 1;
+    va_list ap;
+    va_start(ap, first);
+    for (const char *a = first; a != NULL; a = va_arg(ap, const char *))
+        argv[argc++] = (char *)a;
+    va_end(ap);
+    return cn_config_parse_argv(&cfg, argc, argv, CN_SRC_CLI, stdout, &exit_code, err);
+}
+
+#define ck_cli_error(code, msg, ...)                                                               \
+    do {                                                                                           \
+        ck_assert_int_eq(cli(__VA_ARGS__, NULL), -1);                                              \
+        ck_assert_int_eq(exit_code, code);                                                         \
+        ck_assert_str_eq(err, msg);                                                                \
+    } while (0)
+
+static void assert_list(const cn_strlist_t *l, size_t n, ...)
+{
+    va_list ap;
+    ck_assert_uint_eq(l->n, n);
+    va_start(ap, n);
+    for (size_t i = 0; i < n; i++)
+        ck_assert_str_eq(l->items[i], va_arg(ap, const char *));
+    va_end(ap);
+}
+
+/* ---- table and defaults ------------------------------------------------- */
+
+START_TEST(table_sane)
+{
+    size_t n;
+    const cn_setting_t *rows = cn_settings(&n);
+    ck_assert_uint_eq(n, 25);
+    ck_assert_uint_lt(n, sizeof(cfg._source));
+    for (size_t i = 0; i < n; i++) {
+        ck_assert_ptr_eq(cn_setting_find(rows[i].name), &rows[i]);
+        ck_assert_ptr_nonnull(rows[i].flags[0]);
+        ck_assert_ptr_nonnull(rows[i].section);
+        ck_assert_ptr_nonnull(rows[i].help);
+        ck_assert((rows[i].meta == NULL) == (rows[i].type == CN_T_BOOL));
+    }
+    ck_assert_ptr_eq(cn_setting_find("limit-request-field-size"),
+                     cn_setting_find("limit_request_field_size"));
+    ck_assert_ptr_null(cn_setting_find("nope"));
+    ck_assert_ptr_null(cn_setting_find("worker"));
+}
+END_TEST
+
+START_TEST(defaults)
+{
+    char cwd[PATH_MAX];
+    ck_assert_ptr_nonnull(getcwd(cwd, sizeof(cwd)));
+    assert_list(&cfg.bind, 1, "127.0.0.1:8000");
+    ck_assert_int_eq(cfg.backlog, 2048);
+    ck_assert_int_eq(cfg.workers, cn_config_default_workers());
+    ck_assert_int_ge(cfg.workers, 3);
+    ck_assert_str_eq(cfg.worker_class, "sync");
+    ck_assert_int_eq(cfg.threads, 1);
+    ck_assert_int_eq(cfg.worker_connections, 1000);
+    ck_assert_int_eq(cfg.timeout, 30);
+    ck_assert_int_eq(cfg.graceful_timeout, 30);
+    ck_assert_int_eq(cfg.keepalive, 2);
+    ck_assert_int_eq(cfg.limit_request_line, 4094);
+    ck_assert_int_eq(cfg.limit_request_fields, 100);
+    ck_assert_int_eq(cfg.limit_request_field_size, 8190);
+    ck_assert_str_eq(cfg.chdir, cwd);
+    ck_assert_ptr_null(cfg.pythonpath);
+    assert_list(&cfg.raw_env, 0);
+    ck_assert_ptr_null(cfg.proc_name);
+    ck_assert_ptr_null(cfg.pidfile);
+    ck_assert(!cfg.reuse_port && !cfg.check_config && !cfg.print_config);
+    ck_assert_ptr_null(cfg.config);
+    ck_assert_ptr_null(cfg.accesslog);
+    ck_assert_str_eq(cfg.access_log_format, CN_ACCESS_LOG_DEFAULT_FORMAT);
+    ck_assert_str_eq(cfg.errorlog, "-");
+    ck_assert_str_eq(cfg.loglevel, "info");
+    ck_assert_ptr_null(cfg.app_uri);
+    for (size_t i = 0; i < sizeof(cfg._source); i++)
+        ck_assert_int_eq(cfg._source[i], CN_SRC_DEFAULT);
+}
+END_TEST
+
+START_TEST(env_port_and_web_concurrency)
+{
+    cn_config_free(&cfg);
+    setenv("PORT", "5000", 1);
+    setenv("WEB_CONCURRENCY", "7", 1);
+    cn_config_init(&cfg);
+    assert_list(&cfg.bind, 1, "0.0.0.0:5000");
+    ck_assert_int_eq(cfg.workers, 7);
+    cn_config_free(&cfg);
+
+    /* invalid $WEB_CONCURRENCY falls back to the CPU-based default */
+    setenv("WEB_CONCURRENCY", "abc", 1);
+    cn_config_init(&cfg);
+    ck_assert_int_eq(cfg.workers, cn_config_default_workers());
+    cn_config_free(&cfg);
+    setenv("WEB_CONCURRENCY", "0", 1);
+    cn_config_init(&cfg);
+    ck_assert_int_eq(cfg.workers, cn_config_default_workers());
+
+    /* a CLI value still wins over the environment-derived defaults */
+    ck_assert_int_eq(cli("-w", "2", "-b", "unix:/x", NULL), 0);
+    ck_assert_int_eq(cfg.workers, 2);
+    assert_list(&cfg.bind, 1, "unix:/x");
+}
+END_TEST
+
+/* ---- sources and precedence --------------------------------------------- */
+
+START_TEST(precedence_scalar)
+{
+    ck_assert_int_eq(cn_config_set(&cfg, "workers", "3", CN_SRC_FILE, err), 0);
+    ck_assert_int_eq(cfg.workers, 3);
+    ck_assert_int_eq(cfg._source[3] & 0x7f, CN_SRC_FILE);
+    ck_assert_int_eq(cn_config_parse_env_args(&cfg, "-w 5", &exit_code, err), 0);
+    ck_assert_int_eq(cfg.workers, 5);
+    /* a lower source is ignored, even when its value is invalid */
+    ck_assert_int_eq(cn_config_set(&cfg, "workers", "9", CN_SRC_FILE, err), 0);
+    ck_assert_int_eq(cn_config_set(&cfg, "workers", "bad", CN_SRC_FILE, err), 0);
+    ck_assert_int_eq(cfg.workers, 5);
+    ck_assert_int_eq(cli("--workers", "7", NULL), 0);
+    ck_assert_int_eq(cfg.workers, 7);
+    ck_assert_int_eq(cn_config_parse_env_args(&cfg, "-w 6", &exit_code, err), 0);
+    ck_assert_int_eq(cfg.workers, 7);
+    ck_assert_int_eq(cn_config_set(&cfg, "workers", "8", CN_SRC_DEFAULT, err), 0);
+    ck_assert_int_eq(cfg.workers, 7);
+    /* the same source may overwrite itself */
+    ck_assert_int_eq(cli("-w", "11", NULL), 0);
+    ck_assert_int_eq(cfg.workers, 11);
+}
+END_TEST
+
+START_TEST(precedence_order_independent)
+{
+    /* CLI parsed first (main needs -c early), file and env afterwards */
+    ck_assert_int_eq(cli("-t", "5", NULL), 0);
+    ck_assert_int_eq(cn_config_set(&cfg, "timeout", "60", CN_SRC_FILE, err), 0);
+    ck_assert_int_eq(cn_config_set(&cfg, "keepalive", "9", CN_SRC_FILE, err), 0);
+    ck_assert_int_eq(cn_config_parse_env_args(&cfg, "--timeout 50 --keep-alive 8", &exit_code, err),
+                     0);
+    ck_assert_int_eq(cfg.timeout, 5);
+    ck_assert_int_eq(cfg.keepalive, 8);
+}
+END_TEST
+
+START_TEST(precedence_lists)
+{
+    ck_assert_int_eq(cn_config_set(&cfg, "bind", "a:1", CN_SRC_FILE, err), 0);
+    assert_list(&cfg.bind, 1, "a:1"); /* replaces the default */
+    ck_assert_int_eq(cn_config_set(&cfg, "bind", "b:2", CN_SRC_FILE, err), 0);
+    assert_list(&cfg.bind, 2, "a:1", "b:2"); /* same source appends */
+    ck_assert_int_eq(cn_config_parse_env_args(&cfg, "-b c:3 --bind=d:4", &exit_code, err), 0);
+    assert_list(&cfg.bind, 2, "c:3", "d:4");
+    ck_assert_int_eq(cn_config_set(&cfg, "bind", "x:9", CN_SRC_FILE, err), 0);
+    assert_list(&cfg.bind, 2, "c:3", "d:4");
+    ck_assert_int_eq(cli("-b", "e:5", NULL), 0);
+    assert_list(&cfg.bind, 1, "e:5");
+    ck_assert_int_eq(cli("-b", "f:6", NULL), 0);
+    assert_list(&cfg.bind, 2, "e:5", "f:6");
+
+    ck_assert_int_eq(cn_config_set(&cfg, "raw_env", "A=1", CN_SRC_FILE, err), 0);
+    ck_assert_int_eq(cn_config_set(&cfg, "raw_env", "B=2", CN_SRC_FILE, err), 0);
+    assert_list(&cfg.raw_env, 2, "A=1", "B=2");
+    ck_assert_int_eq(cli("-e", "C=3", "--env", "D=4=5", NULL), 0);
+    assert_list(&cfg.raw_env, 2, "C=3", "D=4=5");
+    /* a None list value from a higher source empties the list */
+    ck_assert_int_eq(cn_config_set(&cfg, "bind", NULL, CN_SRC_CLI, err), 0);
+    ck_assert_int_eq(cn_config_set(&cfg, "raw_env", NULL, CN_SRC_CLI, err), 0);
+    assert_list(&cfg.raw_env, 2, "C=3", "D=4=5"); /* same source: appended nothing */
+}
+END_TEST
+
+START_TEST(file_values)
+{
+    ck_assert_int_eq(cn_config_set(&cfg, "reuse_port", "yes", CN_SRC_FILE, err), 0);
+    ck_assert(cfg.reuse_port);
+    ck_assert_int_eq(cn_config_set(&cfg, "reuse_port", " False ", CN_SRC_FILE, err), 0);
+    ck_assert(!cfg.reuse_port);
+    ck_assert_int_eq(cn_config_set(&cfg, "check_config", "1", CN_SRC_FILE, err), 0);
+    ck_assert(cfg.check_config);
+    ck_assert_int_eq(cn_config_set(&cfg, "backlog", " 64 ", CN_SRC_FILE, err), 0);
+    ck_assert_int_eq(cfg.backlog, 64);
+    ck_assert_int_eq(cn_config_set(&cfg, "proc_name", "  web  ", CN_SRC_FILE, err), 0);
+    ck_assert_str_eq(cfg.proc_name, "web");
+    ck_assert_int_eq(cn_config_set(&cfg, "proc_name", NULL, CN_SRC_FILE, err), 0);
+    ck_assert_ptr_null(cfg.proc_name);
+    ck_assert_int_eq(cn_config_set(&cfg, "worker-class", "gevent", CN_SRC_FILE, err), 0);
+    ck_assert_str_eq(cfg.worker_class, "gevent");
+    ck_assert_int_eq(cn_config_set(&cfg, "chdir", "/tmp/../tmp/./", CN_SRC_FILE, err), 0);
+    ck_assert_str_eq(cfg.chdir, "/tmp");
+    ck_assert_int_eq(cn_config_set(&cfg, "chdir", "/", CN_SRC_FILE, err), 0);
+    ck_assert_str_eq(cfg.chdir, "/");
+}
+END_TEST
+
+START_TEST(chdir_relative)
+{
+    char cwd[PATH_MAX], want[PATH_MAX + 8];
+    ck_assert_int_eq(chdir("/tmp"), 0);
+    ck_assert_ptr_nonnull(getcwd(cwd, sizeof(cwd)));
+    ck_assert_int_eq(cli("--chdir", ".", NULL), 0);
+    ck_assert_str_eq(cfg.chdir, cwd);
+    ck_assert_int_eq(chdir("/"), 0);
+    ck_assert_int_eq(cli("--chdir", "tmp/..//tmp", NULL), 0);
+    snprintf(want, sizeof(want), "/tmp");
+    ck_assert_str_eq(cfg.chdir, want);
+}
+END_TEST
+
+START_TEST(set_errors)
+{
+    ck_assert_int_eq(cn_config_set(&cfg, "nope", "1", CN_SRC_FILE, err), -1);
+    ck_assert_str_eq(err, "No configuration setting for: nope");
+    ck_assert_int_eq(cn_config_set(&cfg, "reuse_port", "maybe", CN_SRC_FILE, err), -1);
+    ck_assert_str_eq(err, "Invalid value for reuse_port: 'maybe' (expected true or false)");
+    ck_assert_int_eq(cn_config_set(&cfg, "workers", NULL, CN_SRC_FILE, err), -1);
+    ck_assert_str_eq(err, "Invalid value for workers: None");
+    ck_assert_int_eq(cn_config_set(&cfg, "timeout", "1.5", CN_SRC_FILE, err), -1);
+    ck_assert_str_eq(err, "Invalid value for timeout: '1.5' (expected an integer >= 0)");
+    ck_assert_int_eq(cn_config_set(&cfg, "timeout", "99999999999", CN_SRC_FILE, err), -1);
+    ck_assert_int_eq(cn_config_set(&cfg, "timeout", "", CN_SRC_FILE, err), -1);
+    /* a failed set leaves value and source untouched */
+    ck_assert_int_eq(cfg.timeout, 30);
+    ck_assert_int_eq(cfg._source[7], CN_SRC_DEFAULT);
+    ck_assert_int_eq(cn_config_set(&cfg, "raw_env", "BAD", CN_SRC_FILE, err), -1);
+    assert_list(&cfg.raw_env, 0);
+}
+END_TEST
+
+/* ---- CLI forms ---------------------------------------------------------- */
+
+START_TEST(cli_forms)
+{
+    ck_assert_int_eq(cli("--workers", "4", NULL), 0);
+    ck_assert_int_eq(cfg.workers, 4);
+    ck_assert_int_eq(cli("--workers=5", NULL), 0);
+    ck_assert_int_eq(cfg.workers, 5);
+    ck_assert_int_eq(cli("-w6", NULL), 0);
+    ck_assert_int_eq(cfg.workers, 6);
+    ck_assert_int_eq(cli("-w", "7", NULL), 0);
+    ck_assert_int_eq(cfg.workers, 7);
+    ck_assert_int_eq(cli("-w=8", NULL), 0);
+    ck_assert_int_eq(cfg.workers, 8);
+    ck_assert_int_eq(cli("--backl", "10", NULL), 0); /* unique prefix */
+    ck_assert_int_eq(cfg.backlog, 10);
+    ck_assert_int_eq(cli("--limit-request-field_size", "11", NULL), 0);
+    ck_assert_int_eq(cfg.limit_request_field_size, 11);
+    ck_assert_int_eq(cli("--limit-request-field-size=12", NULL), 0);
+    ck_assert_int_eq(cfg.limit_request_field_size, 12);
+    ck_assert_int_eq(cli("--log-file", "/tmp/e.log", NULL), 0);
+    ck_assert_str_eq(cfg.errorlog, "/tmp/e.log");
+    ck_assert_int_eq(cli("--error-logfile=-", NULL), 0);
+    ck_assert_str_eq(cfg.errorlog, "-");
+    ck_assert_int_eq(cli("--access-logfile", "-", NULL), 0); /* "-" is a value */
+    ck_assert_str_eq(cfg.accesslog, "-");
+    ck_assert_int_eq(cli("--access-logformat", "%(h)s %(s)s", NULL), 0);
+    ck_assert_str_eq(cfg.access_log_format, "%(h)s %(s)s");
+    ck_assert_int_eq(cli("--bind=[::1]:9000", NULL), 0);
+    assert_list(&cfg.bind, 1, "[::1]:9000");
+}
+END_TEST
+
+START_TEST(cli_every_flag)
+{
+    ck_assert_int_eq(cli("-c", "conf.py", "-b", "h:1", "--backlog", "1", "-w", "2", "-k", "gthread",
+                         "--threads", "3", "--worker-connections", "4", "-t", "5",
+                         "--graceful-timeout", "6", "--keep-alive", "7", "--limit-request-line",
+                         "8", "--limit-request-fields", "9", "--limit-request-field_size", "10",
+                         "--chdir", "/tmp", "--pythonpath", "a,b", "-e", "K=V", "-n", "name", "-p",
+                         "/tmp/pid", "--access-logfile", "/tmp/a", "--access-logformat", "F",
+                         "--error-logfile", "/tmp/e", "--log-level", "DEBUG", "--reuse-port",
+                         "--check-config", "--print-config", "app:wsgi", NULL),
+                     0);
+    ck_assert_str_eq(cfg.config, "conf.py");
+    assert_list(&cfg.bind, 1, "h:1");
+    ck_assert_int_eq(cfg.backlog, 1);
+    ck_assert_int_eq(cfg.workers, 2);
+    ck_assert_str_eq(cfg.worker_class, "gthread");
+    ck_assert_int_eq(cfg.threads, 3);
+    ck_assert_int_eq(cfg.worker_connections, 4);
+    ck_assert_int_eq(cfg.timeout, 5);
+    ck_assert_int_eq(cfg.graceful_timeout, 6);
+    ck_assert_int_eq(cfg.keepalive, 7);
+    ck_assert_int_eq(cfg.limit_request_line, 8);
+    ck_assert_int_eq(cfg.limit_request_fields, 9);
+    ck_assert_int_eq(cfg.limit_request_field_size, 10);
+    ck_assert_str_eq(cfg.chdir, "/tmp");
+    ck_assert_str_eq(cfg.pythonpath, "a,b");
+    assert_list(&cfg.raw_env, 1, "K=V");
+    ck_assert_str_eq(cfg.proc_name, "name");
+    ck_assert_str_eq(cfg.pidfile, "/tmp/pid");
+    ck_assert_str_eq(cfg.accesslog, "/tmp/a");
+    ck_assert_str_eq(cfg.access_log_format, "F");
+    ck_assert_str_eq(cfg.errorlog, "/tmp/e");
+    ck_assert_str_eq(cfg.loglevel, "DEBUG");
+    ck_assert(cfg.reuse_port && cfg.check_config && cfg.print_config);
+    ck_assert_str_eq(cfg.app_uri, "app:wsgi");
+    for (size_t i = 0; i < 25; i++)
+        ck_assert_int_eq(cfg._source[i] & 0x7f, CN_SRC_CLI);
+}
+END_TEST
+
+START_TEST(cli_positionals)
+{
+    ck_assert_int_eq(cli("first:app", "-w", "2", "second:app", NULL), 0);
+    ck_assert_str_eq(cfg.app_uri, "first:app"); /* Gunicorn uses args[0] */
+    cn_config_free(&cfg);
+    cn_config_init(&cfg);
+    ck_assert_int_eq(cli("-w", "2", "--", "-odd:app", NULL), 0);
+    ck_assert_str_eq(cfg.app_uri, "-odd:app");
+    cn_config_free(&cfg);
+    cn_config_init(&cfg);
+    ck_assert_int_eq(cn_config_parse_env_args(&cfg, "env:app -w 3", &exit_code, err), 0);
+    ck_assert_ptr_null(cfg.app_uri); /* positionals in the env string are ignored */
+    ck_assert_int_eq(cfg.workers, 3);
+}
+END_TEST
+
+START_TEST(cli_usage_errors)
+{
+    ck_cli_error(2, "unrecognized arguments: --foo", "--foo");
+    ck_cli_error(2, "unrecognized arguments: --foo -x --bar=1", "--foo", "-x", "app", "--bar=1");
+    ck_cli_error(2, "argument -w/--workers: expected one argument", "-w");
+    ck_cli_error(2, "argument -w/--workers: expected one argument", "--workers", "--threads", "2");
+    ck_cli_error(2, "argument -b/--bind: expected one argument", "--bind");
+    ck_cli_error(2, "argument --reuse-port: ignored explicit argument 'yes'", "--reuse-port=yes");
+    ck_cli_error(2, "argument -h/--help: ignored explicit argument 'x'", "--help=x");
+    ck_cli_error(2,
+                 "ambiguous option: --work could match --workers, --worker-class, "
+                 "--worker-connections",
+                 "--work", "2");
+    ck_cli_error(2,
+                 "ambiguous option: --limit-request-field could match --limit-request-fields, "
+                 "--limit-request-field_size, --limit-request-field-size",
+                 "--limit-request-field", "2");
+}
+END_TEST
+
+START_TEST(cli_value_errors)
+{
+    ck_cli_error(1, "Invalid value for workers: 'abc' (expected an integer >= 1)", "-w", "abc");
+    ck_cli_error(1, "Invalid value for workers: '0' (expected an integer >= 1)", "-w0");
+    ck_cli_error(1, "Invalid value for workers: '-1' (expected an integer >= 1)", "-w", "-1");
+    ck_cli_error(1, "Invalid value for threads: '0' (expected an integer >= 1)", "--threads=0");
+    ck_cli_error(1, "Invalid value for backlog: '-5' (expected an integer >= 0)", "--backlog",
+                 "-5");
+    /* Above Gunicorn's caps the limits are accepted (and capped by the
+     * worker), as Gunicorn does; negative ones are not. */
+    ck_cli_error(1, "Invalid value for limit_request_line: '-1' (expected an integer >= 0)",
+                 "--limit-request-line", "-1");
+    ck_cli_error(1, "Invalid value for limit_request_fields: '-2' (expected an integer >= 0)",
+                 "--limit-request-fields", "-2");
+    ck_cli_error(1,
+                 "Invalid value for loglevel: 'loud' (expected one of debug, info, warning, "
+                 "error, critical)",
+                 "--log-level", "loud");
+    ck_cli_error(1, "Invalid value for raw_env: 'NOEQ' (expected KEY=VALUE)", "-e", "NOEQ");
+    ck_cli_error(1, "Invalid value for chdir: '/no/such/dir' (can't chdir to '/no/such/dir')",
+                 "--chdir", "/no/such/dir");
+    ck_cli_error(1, "Invalid value for timeout: 'x' (expected an integer >= 0)", "-t", "x");
+    ck_cli_error(1, "Invalid value for keepalive: '' (expected an integer >= 0)", "--keep-alive=");
+}
+END_TEST
+
+static char *capture(int *rc, const char *arg)
+{
+    char *buf = NULL, *argv[] = {"cunicorn", (char *)arg, "--bogus"};
+    size_t len = 0;
+    FILE *out = open_memstream(&buf, &len);
+    *rc = cn_config_parse_argv(&cfg, 3, argv, CN_SRC_CLI, out, &exit_code, err);
+    fclose(out);
+    return buf;
+}
+
+START_TEST(cli_help_and_version)
+{
+    size_t n;
+    const cn_setting_t *rows = cn_settings(&n);
+    int rc;
+    char *s = capture(&rc, "--version");
+    ck_assert_int_eq(rc, 1);
+    ck_assert_str_eq(s, "cunicorn (version 0.1.0)\n");
+    free(s);
+    s = capture(&rc, "-v");
+    ck_assert_int_eq(rc, 1);
+    ck_assert_str_eq(s, "cunicorn (version 0.1.0)\n");
+    free(s);
+
+    s = capture(&rc, "-h");
+    ck_assert_int_eq(rc, 1);
+    ck_assert_ptr_eq(strstr(s, CN_CONFIG_USAGE "\n"), s);
+    ck_assert_ptr_nonnull(strstr(s, "  -h, --help            show this help message and exit\n"));
+    ck_assert_ptr_nonnull(strstr(s, "  -b ADDRESS, --bind ADDRESS\n"));
+    ck_assert_ptr_nonnull(strstr(s, "['127.0.0.1:8000']"));
+    ck_assert_ptr_nonnull(strstr(s, "  --backlog INT         The maximum number of pending "));
+    for (size_t i = 0; i < n; i++) {
+        for (size_t f = 0; f < 3 && rows[i].flags[f] != NULL; f++) {
+            char want[128];
+            snprintf(want, sizeof(want), "%s%s%s", rows[i].flags[f], rows[i].meta ? " " : "",
+                     rows[i].meta ? rows[i].meta : "");
+            ck_assert_msg(strstr(s, want) != NULL, "help lacks %s", want);
+        }
+    }
+    for (char *line = s; *line != '\0';) {
+        char *nl = strchr(line, '\n');
+        ck_assert_ptr_nonnull(nl);
+        ck_assert_int_le(nl - line, 78);
+        line = nl + 1;
+    }
+    free(s);
+}
+END_TEST
+
+/* ---- $CUNICORN_CMD_ARGS ------------------------------------------------- */
+
+START_TEST(env_args_quoting)
+{
+    ck_assert_int_eq(
+        cn_config_parse_env_args(&cfg,
+                                 "  --access-logformat '%(h)s \"%(r)s\"'\t-n \"a \\\"b\\\" "
+                                 "\\$c\" -e X=a\\ b -e 'Y=' -e Z=\"\"q ",
+                                 &exit_code, err),
+        0);
+    ck_assert_str_eq(cfg.access_log_format, "%(h)s \"%(r)s\"");
+    ck_assert_str_eq(cfg.proc_name, "a \"b\" $c");
+    assert_list(&cfg.raw_env, 3, "X=a b", "Y=", "Z=q");
+    ck_assert_int_eq(cfg._source[cn_setting_find("proc_name") - cn_settings(&(size_t){0})],
+                     0x80 | CN_SRC_ENV);
+    ck_assert_int_eq(cn_config_parse_env_args(&cfg, "-n 'x\\y'", &exit_code, err), 0);
+    ck_assert_str_eq(cfg.proc_name, "x\\y");
+    ck_assert_int_eq(cn_config_parse_env_args(&cfg, "-n \"x\\y\"", &exit_code, err), 0);
+    ck_assert_str_eq(cfg.proc_name, "x\\y");
+    ck_assert_int_eq(cn_config_parse_env_args(&cfg, "", &exit_code, err), 0);
+    ck_assert_int_eq(cn_config_parse_env_args(&cfg, NULL, &exit_code, err), 0);
+}
+END_TEST
+
+START_TEST(env_args_errors)
+{
+    ck_assert_int_eq(cn_config_parse_env_args(&cfg, "-n 'open", &exit_code, err), -1);
+    ck_assert_int_eq(exit_code, 1);
+    ck_assert_str_eq(err, "No closing quotation");
+    ck_assert_int_eq(cn_config_parse_env_args(&cfg, "-n \"open", &exit_code, err), -1);
+    ck_assert_str_eq(err, "No closing quotation");
+    ck_assert_int_eq(cn_config_parse_env_args(&cfg, "-n x\\", &exit_code, err), -1);
+    ck_assert_str_eq(err, "No escaped character");
+    ck_assert_int_eq(cn_config_parse_env_args(&cfg, "--nope", &exit_code, err), -1);
+    ck_assert_int_eq(exit_code, 2);
+    ck_assert_str_eq(err, "unrecognized arguments: --nope");
+    ck_assert_int_eq(cn_config_parse_env_args(&cfg, "-w x", &exit_code, err), -1);
+    ck_assert_int_eq(exit_code, 1);
+    ck_assert_str_eq(err, "Invalid value for workers: 'x' (expected an integer >= 1)");
+}
+END_TEST
+
+/* ---- cross-setting rules ------------------------------------------------ */
+
+static const struct {
+    const char *klass;
+    const char *threads;
+    const char *want;
+} finish_cases[] = {
+    {"sync", "1", "sync"},
+    {"sync", "4", "gthread"},
+    {"gunicorn.workers.sync.SyncWorker", "1", "sync"},
+    {"gunicorn.workers.sync.SyncWorker", "2", "gthread"},
+    {"gthread", "1", "gthread"},
+    {"gunicorn.workers.gthread.ThreadWorker", "8", "gthread"},
+    {"gevent", "4", "gevent"},
+    {"gunicorn.workers.ggevent.GeventWorker", "1", "gevent"},
+    {"egg:gunicorn#gthread", "1", "gthread"},
+};
+
+START_TEST(finish_worker_class)
+{
+    ck_assert_int_eq(cli("-k", finish_cases[_i].klass, "--threads", finish_cases[_i].threads, NULL),
+                     0);
+    ck_assert_int_eq(cn_config_finish(&cfg, err), 0);
+    ck_assert_str_eq(cfg.worker_class, finish_cases[_i].want);
+}
+END_TEST
+
+START_TEST(finish_errors)
+{
+    ck_assert_int_eq(cli("-k", "eventlet", NULL), 0);
+    ck_assert_int_eq(cn_config_finish(&cfg, err), -1);
+    ck_assert_str_eq(err, "Invalid value for worker_class: 'eventlet' (expected sync, gthread or "
+                          "gevent)");
+    ck_assert_int_eq(cn_config_set(&cfg, "worker_class", NULL, CN_SRC_CLI, err), 0);
+    ck_assert_int_eq(cn_config_finish(&cfg, err), -1);
+    ck_assert_ptr_nonnull(strstr(err, "worker_class: 'None'"));
+}
+END_TEST
+
+/* ---- --print-config ----------------------------------------------------- */
+
+START_TEST(print_config_format)
+{
+    char *buf = NULL, cwd[PATH_MAX], want[PATH_MAX + 64];
+    size_t len = 0, n, lines = 0;
+    FILE *out;
+    const char *prev = "";
+
+    cn_settings(&n);
+    ck_assert_ptr_nonnull(getcwd(cwd, sizeof(cwd)));
+    ck_assert_int_eq(cli("-w", "3", "-b", "a:1", "-b", "b:2", "-e", "Q=it's", "-e", "B=\\x", NULL),
+                     0);
+    out = open_memstream(&buf, &len);
+    cn_config_print(&cfg, out);
+    fclose(out);
+    ck_assert_ptr_eq(strstr(buf, "access_log_format        = " CN_ACCESS_LOG_DEFAULT_FORMAT "\n"),
+                     buf);
+    ck_assert_ptr_nonnull(strstr(buf, "\naccesslog                = None\n"));
+    ck_assert_ptr_nonnull(strstr(buf, "\nbind                     = ['a:1', 'b:2']\n"));
+    ck_assert_ptr_nonnull(strstr(buf, "\ncheck_config             = False\n"));
+    ck_assert_ptr_nonnull(strstr(buf, "\nconfig                   = None\n"));
+    ck_assert_ptr_nonnull(strstr(buf, "\nlimit_request_field_size = 8190\n"));
+    ck_assert_ptr_nonnull(strstr(buf, "\nraw_env                  = [\"Q=it's\", 'B=\\\\x']\n"));
+    ck_assert_ptr_nonnull(strstr(buf, "\nworkers                  = 3\n"));
+    ck_assert_ptr_nonnull(strstr(buf, "\nworker_class             = sync\n"));
+    snprintf(want, sizeof(want), "\nchdir                    = %s\n", cwd);
+    ck_assert_ptr_nonnull(strstr(buf, want));
+    for (char *line = buf; *line != '\0'; lines++) {
+        char *nl = strchr(line, '\n');
+        *nl = '\0';
+        ck_assert_msg(strcmp(prev, line) < 0, "not sorted: %s", line);
+        ck_assert(strncmp(line + 24, " = ", 3) == 0);
+        prev = line;
+        line = nl + 1;
+    }
+    ck_assert_uint_eq(lines, n);
+    free(buf);
+}
+END_TEST
+
+/* ---- docs/settings.md --------------------------------------------------- */
+
+START_TEST(settings_doc_is_fresh)
+{
+    char *want = NULL, *have, path[PATH_MAX];
+    size_t wlen = 0, hlen;
+    FILE *out = open_memstream(&want, &wlen), *f;
+
+    /* the generated text must not depend on the machine or environment */
+    setenv("PORT", "1234", 1);
+    setenv("WEB_CONCURRENCY", "13", 1);
+    cn_config_markdown(out);
+    fclose(out);
+    docs_settings_path(path, sizeof(path));
+    if (getenv("CN_UPDATE_DOCS") != NULL) {
+        /* CN_UPDATE_DOCS=1 test_config regenerates the file */
+        f = fopen(path, "w");
+        ck_assert_msg(f != NULL, "cannot write %s", path);
+        fwrite(want, 1, wlen, f);
+        fclose(f);
+    }
+    f = fopen(path, "r");
+    ck_assert_msg(f != NULL, "cannot open %s", path);
+    have = calloc(1, wlen + 2);
+    hlen = fread(have, 1, wlen + 1, f);
+    fclose(f);
+    ck_assert_msg(hlen == wlen && memcmp(have, want, wlen) == 0,
+                  "docs/settings.md is stale: run CN_UPDATE_DOCS=1 build/tests/test_config");
+    ck_assert_ptr_null(strstr(want, "1234"));
+    ck_assert_ptr_null(strstr(want, "13`"));
+    free(have);
+    free(want);
+}
+END_TEST
+
+START_TEST(markdown_covers_table)
+{
+    char *md = NULL, want[128];
+    size_t len = 0, n;
+    const cn_setting_t *rows = cn_settings(&n);
+    FILE *out = open_memstream(&md, &len);
+    cn_config_markdown(out);
+    fclose(out);
+    for (size_t i = 0; i < n; i++) {
+        snprintf(want, sizeof(want), "### `%s`\n", rows[i].name);
+        ck_assert_msg(strstr(md, want) != NULL, "markdown lacks %s", rows[i].name);
+        ck_assert_ptr_nonnull(strstr(md, rows[i].help));
+    }
+    free(md);
+}
+END_TEST
+
+/* ---- worker count ------------------------------------------------------- */
+
+START_TEST(cpu_max)
+{
+    ck_assert_int_eq(cn_cpu_max_limit("max 100000\n", 8), 8);
+    ck_assert_int_eq(cn_cpu_max_limit("max", 3), 3);
+    ck_assert_int_eq(cn_cpu_max_limit("150000 100000\n", 8), 2);
+    ck_assert_int_eq(cn_cpu_max_limit("100000 100000", 8), 1);
+    ck_assert_int_eq(cn_cpu_max_limit("100001 100000", 8), 2);
+    ck_assert_int_eq(cn_cpu_max_limit("50000 100000", 8), 1);
+    ck_assert_int_eq(cn_cpu_max_limit("1000 100000", 8), 1);
+    ck_assert_int_eq(cn_cpu_max_limit("800000 100000", 4), 4);
+    ck_assert_int_eq(cn_cpu_max_limit("400000 100000", 4), 4);
+    ck_assert_int_eq(cn_cpu_max_limit("garbage", 4), 4);
+    ck_assert_int_eq(cn_cpu_max_limit("", 4), 4);
+    ck_assert_int_eq(cn_cpu_max_limit(NULL, 4), 4);
+    ck_assert_int_eq(cn_cpu_max_limit("0 100000", 4), 4);
+    ck_assert_int_eq(cn_cpu_max_limit("max 100000", 0), 1);
+    ck_assert_int_eq(cn_config_default_workers() % 2, 1);
+}
+END_TEST
+
+static Suite *config_suite(void)
+{
+    Suite *s = suite_create("config");
+    TCase *tc = tcase_create("config");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, table_sane);
+    tcase_add_test(tc, defaults);
+    tcase_add_test(tc, env_port_and_web_concurrency);
+    tcase_add_test(tc, precedence_scalar);
+    tcase_add_test(tc, precedence_order_independent);
+    tcase_add_test(tc, precedence_lists);
+    tcase_add_test(tc, file_values);
+    tcase_add_test(tc, chdir_relative);
+    tcase_add_test(tc, set_errors);
+    tcase_add_test(tc, cli_forms);
+    tcase_add_test(tc, cli_every_flag);
+    tcase_add_test(tc, cli_positionals);
+    tcase_add_test(tc, cli_usage_errors);
+    tcase_add_test(tc, cli_value_errors);
+    tcase_add_test(tc, cli_help_and_version);
+    tcase_add_test(tc, env_args_quoting);
+    tcase_add_test(tc, env_args_errors);
+    tcase_add_loop_test(tc, finish_worker_class, 0,
+                        (int)(sizeof(finish_cases) / sizeof(finish_cases[0])));
+    tcase_add_test(tc, finish_errors);
+    tcase_add_test(tc, print_config_format);
+    tcase_add_test(tc, settings_doc_is_fresh);
+    tcase_add_test(tc, markdown_covers_table);
+    tcase_add_test(tc, cpu_max);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(config_suite());
+    int failed;
+    srunner_run_all(sr, CK_NORMAL);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? 0 : 1;
+}
