@@ -10,7 +10,8 @@
 #include <string.h>
 #include <unistd.h>
 
-static const cn_worker_class_t *const classes[] = {&cn_worker_sync, &cn_worker_gthread};
+static const cn_worker_class_t *const classes[] = {&cn_worker_sync, &cn_worker_gthread,
+                                                       &cn_worker_gevent};
 
 const cn_worker_class_t *cn_worker_class_find(const char *name)
 {
@@ -58,6 +59,8 @@ int cn_worker_main(void *ud, cn_worker_ctx_t *ctx)
     cn_worker_signals_install(&w.flags);
     const cn_worker_class_t *klass = cn_worker_class_find(cfg->worker_class);
 
+    if (klass->prepare != NULL && klass->prepare(&w) < 0)
+        return CN_EXIT_WORKER_BOOT_ERROR;
     int exit_code = 0;
     PyObject *app = cn_py_app_load(cfg->app_uri, &exit_code);
     if (app == NULL)

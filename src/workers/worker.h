@@ -25,6 +25,9 @@ typedef struct cn_worker_class {
     const char *name;
     bool multithread;          /* wsgi.multithread */
     bool release_gil_for_io;   /* see cn_wsgi_options_t */
+    /** Optional: runs before the app is imported (gevent monkey-patches
+     * here). 0, or -1 after logging why. */
+    int (*prepare)(cn_worker_t *w);
     /** Serve until told to stop; returns the worker's exit status. Called
      * with the GIL held. */
     int (*run)(cn_worker_t *w);
@@ -48,5 +51,6 @@ int cn_worker_wait_poll(void *ctx, int fd, short events, double deadline);
 
 extern const cn_worker_class_t cn_worker_sync;
 extern const cn_worker_class_t cn_worker_gthread;
+extern const cn_worker_class_t cn_worker_gevent;
 
 #endif

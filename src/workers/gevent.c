@@ -1,0 +1,402 @@
+/* gevent.c - the coroutine worker class: every connection is served in a
+ * greenlet on gevent's hub, so an app doing its I/O through gevent-patched
+ * libraries overlaps thousands of requests in one process.
+ *
+ * The HTTP layer stays in C. Sockets are non-blocking; only when a read or
+ * write would block (EAGAIN) does conn's wait hook, gevent_wait(), call
+ * gevent.socket.wait_read()/wait_write(), which parks the greenlet on the
+ * hub until the fd is ready. We chose Python-level waits on EAGAIN over
+ * driving watchers on gevent's loop from C: they use only gevent's public
+ * API (no greenlet C-API or libev ABI coupling to Debian's gevent build),
+ * they cost nothing when data is already there (the common case for a
+ * request that arrives in one segment), and a timeout is gevent's own.
+ *
+ * GIL: the worker is one OS thread running greenlets; it holds the GIL the
+ * whole time (gevent needs it to switch), so this class never releases it
+ * and wsgi's socket I/O keeps it (release_gil_for_io = false).
+ *
+ * Greenlets: one acceptor per listener, one per connection (spawned into a
+ * gevent.pool.Pool of worker_connections, so the bound holds: a full pool
+ * makes the acceptor wait), one heartbeat. TERM closes idle keep-alive
+ * connections and stops accepting; in-flight requests get graceful_timeout. */
+#include "workers/worker.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define ACCEPTS_PER_WAKEUP 64
+
+struct gevent_worker;
+
+typedef struct gconn {
+    cn_conn_t c;
+    struct gevent_worker *gw;    /* borrowed */
+    struct gconn *prev, *next;   /* the worker's list of open connections */
+    PyObject *greenlet;          /* strong: the greenlet serving it */
+    bool idle;                   /* waiting for the first byte of a request */
+} gconn_t;
+
+typedef struct gevent_worker {
+    cn_worker_t *w;              /* borrowed */
+    PyObject *wait_read, *wait_write, *sleep, *getcurrent, *joinall; /* strong */
+    PyObject *pool;              /* strong: gevent.pool.Pool */
+    PyObject *self;              /* strong: capsule of this struct, the self of our functions */
+    gconn_t *conns;              /* every open connection */
+    bool stopping;
+    bool quick;
+} gevent_worker_t;
+
+static int gevent_prepare(cn_worker_t *w);
+static int gevent_run(cn_worker_t *w);
+
+const cn_worker_class_t cn_worker_gevent = {
+    .name = "gevent",
+    .multithread = false,
+    .release_gil_for_io = false,
+    .prepare = gevent_prepare,
+    .run = gevent_run,
+};
+
+static gevent_worker_t *worker_of(PyObject *capsule)
+{
+    return PyCapsule_GetPointer(capsule, "cunicorn.gevent_worker");
+}
+
+/* Monkey-patch before the app is imported, as Gunicorn's gevent worker does. */
+static int gevent_prepare(cn_worker_t *w)
+{
+    PyObject *monkey = PyImport_ImportModule("gevent.monkey");
+    PyObject *r = monkey ? PyObject_CallMethod(monkey, "patch_all", NULL) : NULL;
+    Py_XDECREF(monkey);
+    if (r == NULL) {
+        cn_py_log_exception(CN_LOG_ERROR, "The gevent worker needs gevent (Debian: apt-get install "
+                                          "python3-gevent)");
+        return -1;
+    }
+    Py_DECREF(r);
+    return 0;
+}
+
+/* conn's wait hook: park this greenlet on the hub until fd is ready. */
+static int gevent_wait(void *ctx, int fd, short events, double deadline)
+{
+    gevent_worker_t *gw = ctx;
+    PyObject *timeout = Py_None, *r;
+    if (deadline > 0) {
+        double left = deadline - cn_now();
+        if (left <= 0)
+            return -ETIMEDOUT;
+        timeout = PyFloat_FromDouble(left);
+        if (timeout == NULL)
+            return -ENOMEM;
+    } else {
+        Py_INCREF(timeout);
+    }
+    r = PyObject_CallFunction(events & POLLIN ? gw->wait_read : gw->wait_write, "iO", fd,
+                              timeout);
+    Py_DECREF(timeout);
+    if (r != NULL) {
+        Py_DECREF(r);
+        return 0;
+    }
+    if (PyErr_ExceptionMatches(PyExc_TimeoutError)) {
+        PyErr_Clear();
+        return -ETIMEDOUT;
+    }
+    /* GreenletExit (stop) or a closed fd: this connection is over. */
+    PyErr_Clear();
+    return -EINTR;
+}
+
+/* Read the next request head: `keepalive` seconds for its first byte, then
+ * `timeout` seconds for the whole head. */
+static int read_head(gconn_t *g)
+{
+    const cn_config_t *cfg = g->gw->w->cfg;
+    double idle = cfg->keepalive > 0 && g->c.requests > 0 ? cfg->keepalive : cfg->timeout;
+    double idle_deadline = cn_now() + idle, head_deadline = 0;
+    for (;;) {
+        g->idle = g->c.rbuf.len == 0;
+        int rc = cn_conn_try_read_head(&g->c);
+        if (rc != -EAGAIN) {
+            g->idle = false;
+            return rc;
+        }
+        if (!g->idle && head_deadline == 0)
+            head_deadline = cn_now() + cfg->timeout;
+        rc = gevent_wait(g->gw, g->c.fd, POLLIN, g->idle ? idle_deadline : head_deadline);
+        if (rc < 0)
+            return rc;
+    }
+}
+
+static void serve_connection(gconn_t *g)
+{
+    gevent_worker_t *gw = g->gw;
+    for (;;) {
+        int rc = read_head(g);
+        if (rc == -EPROTO)
+            cn_conn_reject(&g->c);
+        if (rc < 0)
+            return;
+        bool may_keep = gw->w->cfg->keepalive > 0 && !gw->stopping;
+        if (!cn_wsgi_serve(gw->w->wsgi, &g->c, may_keep) || gw->stopping)
+            return;
+        cn_conn_next_request(&g->c);
+    }
+}
+
+static void conn_unlink(gconn_t *g)
+{
+    if (g->prev)
+        g->prev->next = g->next;
+    else
+        g->gw->conns = g->next;
+    if (g->next)
+        g->next->prev = g->prev;
+}
+
+/* _serve(capsule of a gconn_t): a connection's greenlet. */
+static PyObject *py_serve(PyObject *self, PyObject *conn_capsule)
+{
+    gconn_t *g = PyCapsule_GetPointer(conn_capsule, "cunicorn.gevent_conn");
+    if (g == NULL)
+        return NULL;
+    g->greenlet = PyObject_CallNoArgs(g->gw->getcurrent);
+    PyErr_Clear(); /* without a handle the connection just cannot be interrupted */
+    serve_connection(g);
+    conn_unlink(g);
+    Py_CLEAR(g->greenlet);
+    cn_conn_close(&g->c);
+    free(g);
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef serve_def = {"_serve", py_serve, METH_O, NULL};
+
+/* Hand an accepted fd to a new greenlet in the pool (waits while it is
+ * full: that is the worker_connections bound). */
+static int spawn_connection(gevent_worker_t *gw, PyObject *serve, const cn_listener_t *l, int fd,
+                            const struct sockaddr_storage *peer, socklen_t len)
+{
+    gconn_t *g = cn_xcalloc(1, sizeof(*g));
+    cn_conn_init(&g->c, fd, (const struct sockaddr *)peer, len, l, &gw->w->limits);
+    g->c.wait = gevent_wait;
+    g->c.wait_ctx = gw;
+    g->c.io_timeout = gw->w->cfg->timeout > 0 ? gw->w->cfg->timeout : 30;
+    g->gw = gw;
+    g->next = gw->conns;
+    if (gw->conns)
+        gw->conns->prev = g;
+    gw->conns = g;
+    PyObject *cap = PyCapsule_New(g, "cunicorn.gevent_conn", NULL);
+    PyObject *r = cap ? PyObject_CallMethod(gw->pool, "spawn", "OO", serve, cap) : NULL;
+    Py_XDECREF(cap);
+    if (r == NULL) {
+        conn_unlink(g);
+        cn_conn_close(&g->c);
+        free(g);
+        return -1;
+    }
+    Py_DECREF(r);
+    return 0;
+}
+
+/* _accept(index): a listener's greenlet, until the worker stops. */
+static PyObject *py_accept(PyObject *self, PyObject *index)
+{
+    gevent_worker_t *gw = worker_of(self);
+    Py_ssize_t i = PyLong_AsSsize_t(index);
+    if (gw == NULL || i < 0)
+        return NULL;
+    const cn_listener_t *l = &gw->w->ctx->listeners[i];
+    PyObject *serve = PyCFunction_New(&serve_def, gw->self);
+    if (serve == NULL)
+        return NULL;
+    while (!gw->stopping) {
+        int rc = gevent_wait(gw, l->fd, POLLIN, cn_now() + 1.0);
+        if (rc == -EINTR)
+            break;
+        for (int n = 0; rc == 0 && n < ACCEPTS_PER_WAKEUP && !gw->stopping; n++) {
+            struct sockaddr_storage peer;
+            socklen_t len = sizeof(peer);
+            int fd = accept4(l->fd, (struct sockaddr *)&peer, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+            if (fd < 0) {
+                if (errno == EMFILE || errno == ENFILE)
+                    cn_log_error("accept: %s", strerror(errno));
+                break;
+            }
+            if (spawn_connection(gw, serve, l, fd, &peer, len) < 0) {
+                cn_py_log_exception(CN_LOG_ERROR, "cannot start a greenlet for a connection");
+                break;
+            }
+        }
+    }
+    Py_DECREF(serve);
+    Py_RETURN_NONE;
+}
+
+/* Kill greenlets: the idle ones (graceful stop) or all (quick stop). */
+static void kill_connections(gevent_worker_t *gw, bool idle_only)
+{
+    for (gconn_t *g = gw->conns; g != NULL; g = g->next) {
+        if (g->greenlet == NULL || (idle_only && !g->idle))
+            continue;
+        PyObject *r = PyObject_CallMethod(g->greenlet, "kill", "(O)", Py_False);
+        if (r == NULL)
+            PyErr_Clear(); /* already dead: nothing to stop */
+        Py_XDECREF(r);
+    }
+}
+
+static void begin_stop(gevent_worker_t *gw, bool quick)
+{
+    gw->stopping = true;
+    gw->quick = gw->quick || quick;
+    kill_connections(gw, !quick);
+}
+
+/* _beat(): the heartbeat greenlet; also notices an orphaned worker. */
+static PyObject *py_beat(PyObject *self, PyObject *unused)
+{
+    gevent_worker_t *gw = worker_of(self);
+    for (;;) {
+        cn_heartbeat_beat(gw->w->ctx->heartbeat);
+        if (!gw->stopping && !cn_worker_alive(gw->w))
+            begin_stop(gw, false);
+        if (gw->stopping)
+            kill_connections(gw, !gw->quick); /* connections that went idle since */
+        PyObject *r = PyObject_CallFunction(gw->sleep, "d", 1.0);
+        if (r == NULL)
+            return NULL; /* killed at exit */
+        Py_DECREF(r);
+    }
+}
+
+/* _signal(signum): gevent runs it on the hub for TERM, INT, QUIT, USR1. */
+static PyObject *py_signal(PyObject *self, PyObject *signum)
+{
+    gevent_worker_t *gw = worker_of(self);
+    long sig = PyLong_AsLong(signum);
+    if (sig == SIGUSR1)
+        cn_log_reopen();
+    else
+        begin_stop(gw, sig != SIGTERM);
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef accept_def = {"_accept", py_accept, METH_O, NULL};
+static PyMethodDef beat_def = {"_beat", py_beat, METH_NOARGS, NULL};
+static PyMethodDef signal_def = {"_signal", py_signal, METH_O, NULL};
+
+static int import_api(gevent_worker_t *gw)
+{
+    PyObject *gevent = PyImport_ImportModule("gevent");
+    PyObject *gsocket = PyImport_ImportModule("gevent.socket");
+    PyObject *gpool = PyImport_ImportModule("gevent.pool");
+    int rc = -1;
+    if (gevent == NULL || gsocket == NULL || gpool == NULL)
+        goto done;
+    gw->wait_read = PyObject_GetAttrString(gsocket, "wait_read");
+    gw->wait_write = PyObject_GetAttrString(gsocket, "wait_write");
+    gw->sleep = PyObject_GetAttrString(gevent, "sleep");
+    gw->getcurrent = PyObject_GetAttrString(gevent, "getcurrent");
+    gw->joinall = PyObject_GetAttrString(gevent, "joinall");
+    gw->pool = PyObject_CallMethod(gpool, "Pool", "i", gw->w->cfg->worker_connections);
+    if (gw->wait_read && gw->wait_write && gw->sleep && gw->getcurrent && gw->joinall && gw->pool)
+        rc = 0;
+done:
+    Py_XDECREF(gevent);
+    Py_XDECREF(gsocket);
+    Py_XDECREF(gpool);
+    return rc;
+}
+
+/* gevent.signal_handler(sig, _signal, sig) for each signal we act on. */
+static int install_signals(gevent_worker_t *gw)
+{
+    PyObject *gevent = PyImport_ImportModule("gevent");
+    PyObject *fn = PyCFunction_New(&signal_def, gw->self);
+    int sigs[] = {SIGTERM, SIGINT, SIGQUIT, SIGUSR1}, rc = gevent && fn ? 0 : -1;
+    for (size_t i = 0; rc == 0 && i < CN_ARRAY_LEN(sigs); i++) {
+        PyObject *h = PyObject_CallMethod(gevent, "signal_handler", "iOi", sigs[i], fn, sigs[i]);
+        rc = h ? 0 : -1;
+        Py_XDECREF(h); /* the hub keeps the watcher alive */
+    }
+    Py_XDECREF(gevent);
+    Py_XDECREF(fn);
+    return rc;
+}
+
+/* Spawn the acceptors and the heartbeat, wait for the acceptors to end
+ * (stop), then give in-flight requests graceful_timeout. */
+static int serve_until_stopped(gevent_worker_t *gw)
+{
+    size_t n = gw->w->ctx->nlisteners;
+    PyObject *accept = PyCFunction_New(&accept_def, gw->self);
+    PyObject *beat = PyCFunction_New(&beat_def, gw->self);
+    PyObject *acceptors = PyList_New(0), *beater = NULL, *r = NULL;
+    PyObject *gevent = PyImport_ImportModule("gevent");
+    int rc = -1;
+    if (accept == NULL || beat == NULL || acceptors == NULL || gevent == NULL)
+        goto done;
+    /* Acceptors live outside the pool: its slots are for connections. */
+    for (size_t i = 0; i < n; i++) {
+        PyObject *g = PyObject_CallMethod(gevent, "spawn", "On", accept, (Py_ssize_t)i);
+        if (g == NULL || PyList_Append(acceptors, g) < 0) {
+            Py_XDECREF(g);
+            goto done;
+        }
+        Py_DECREF(g);
+    }
+    beater = PyObject_CallMethod(gevent, "spawn", "O", beat);
+    if (beater == NULL || (r = PyObject_CallOneArg(gw->joinall, acceptors)) == NULL)
+        goto done;
+    Py_CLEAR(r);
+    if (!gw->quick)
+        r = PyObject_CallMethod(gw->pool, "join", "d", (double)gw->w->cfg->graceful_timeout);
+    rc = gw->quick || r != NULL ? 0 : -1;
+done:
+    if (beater != NULL) {
+        PyObject *k = PyObject_CallMethod(beater, "kill", NULL);
+        if (k == NULL && rc == 0)
+            PyErr_Clear();
+        Py_XDECREF(k);
+    }
+    Py_XDECREF(gevent);
+    Py_XDECREF(r);
+    Py_XDECREF(accept);
+    Py_XDECREF(beat);
+    Py_XDECREF(acceptors);
+    Py_XDECREF(beater);
+    return rc;
+}
+
+static int gevent_run(cn_worker_t *w)
+{
+    gevent_worker_t gw;
+    memset(&gw, 0, sizeof(gw));
+    gw.w = w;
+    gw.self = PyCapsule_New(&gw, "cunicorn.gevent_worker", NULL);
+    int rc = gw.self != NULL && import_api(&gw) == 0 && install_signals(&gw) == 0 &&
+                     serve_until_stopped(&gw) == 0
+                 ? 0
+                 : 1;
+    if (rc != 0)
+        cn_py_log_exception(CN_LOG_ERROR, "gevent worker failed");
+    if (gw.conns != NULL) {
+        cn_log_warning("Worker %d: graceful timeout with connections open", (int)getpid());
+        w->abandoned = true; /* greenlets still reference this stack frame */
+        return rc;
+    }
+    PyObject **refs[] = {&gw.wait_read, &gw.wait_write, &gw.sleep, &gw.getcurrent,
+                         &gw.joinall,   &gw.pool,       &gw.self};
+    for (size_t i = 0; i < CN_ARRAY_LEN(refs); i++)
+        Py_CLEAR(*refs[i]);
+    return rc;
+}
