@@ -46,7 +46,9 @@ typedef struct cn_http_request {
     uint32_t _cap;
     bool has_content_length;
     uint64_t content_length;
-    bool chunked;        /* Transfer-Encoding: chunked */
+    bool chunked;        /* Transfer-Encoding ends in chunked (other codings
+                            before it are left for the app: see
+                            docs/http-conformance.md) */
     bool expect_continue; /* Expect: 100-continue (any version) */
     bool keep_alive;     /* what the client asked for: 1.1 without
                             "Connection: close", or 1.0 with keep-alive */
@@ -68,9 +70,19 @@ typedef struct cn_http_parser {
     bool _body_done;
     cn_buf_t *_body_out;      /* borrowed during parse_body */
     const char *_exec_end;    /* borrowed: end of the bytes of the running llhttp_execute() */
-    bool _span_at_end;        /* the last value span ran up to _exec_end */
+    bool _span_at_end;        /* unused since trailers are decoded without llhttp */
     uint32_t _ntrailers;      /* trailer fields seen (bounded by limits.fields) */
-    char _tail[2];            /* last two body bytes fed: trailers must end in CRLF */
+    char _tail[2];            /* unused since trailers are decoded without llhttp */
+    /* The request line is parsed here, not by llhttp (which is fed a
+     * canonical "GET / HTTP/1.x" line instead), and bodies are decoded by
+     * our own Content-Length/chunked decoder. */
+    bool _line_done;          /* request line parsed and accepted */
+    uint32_t _scan;           /* request-line bytes already scanned for LF */
+    uint8_t _bstate;          /* body decoder state */
+    uint8_t _tname_len;       /* bytes of the current trailer name (saturates at 255) */
+    char _tname[24];          /* its first bytes, to spot forbidden trailer fields */
+    uint32_t _chunk_line;     /* bytes of the current chunk-size line */
+    uint64_t _remaining;      /* body bytes left: of the Content-Length or the chunk */
     /* On CN_PARSE_ERROR: the status to answer (400, 413, 414, 431) and a
      * static, human readable reason for the log. */
     int status;

@@ -1,38 +1,37 @@
-/* http_parser.c - HTTP/1.x request heads and bodies on llhttp (strict mode).
+/* http_parser.c - HTTP/1.x request heads on llhttp (strict mode), request
+ * lines and bodies by hand.
  *
- * Owns: driving llhttp over the caller's read buffer, turning its callbacks
- * into cn_http_request_t spans, the request limits (414/431), and every
- * framing rejection llhttp itself lets through. Must not: do I/O, include
- * Python.h, keep pointers into the caller's buffer across calls, or grow
- * anything before the matching limit has been checked.
+ * Owns: parsing the request line, driving llhttp over the header section of
+ * the caller's read buffer, turning its callbacks into cn_http_request_t
+ * spans, the request limits (414/431), every framing rejection llhttp
+ * itself lets through, and decoding Content-Length and chunked bodies.
+ * Must not: do I/O, include Python.h, keep pointers into the caller's buffer
+ * across calls, or grow anything before the matching limit has been checked.
  *
- * Overview. One llhttp instance per request. cn_http_parse_head() feeds it
- * only the bytes after p->_fed, so every span callback arrives once; spans
- * are stored as offsets from the start of the request (the caller's buffer
- * may move between calls). on_headers_complete returns HPE_PAUSED, and the
- * pause position is the first byte after the blank line (head_len). At that
- * point check_head() applies the rules llhttp does not enforce (below).
- * cn_http_parse_body() resumes the same instance: on_body appends decoded
- * bytes, on_message_complete pauses so the next pipelined request stays in
- * the caller's buffer and *consumed is exact.
+ * Overview. The request line is parsed here (parse_line), because llhttp
+ * 8.1 rejects methods it does not know and non-ASCII targets, both of which
+ * HTTP and Gunicorn allow. Once it is complete and valid, llhttp is fed a
+ * canonical "GET / HTTP/1.x" line in its place and then the original header
+ * bytes, so header spans still point into the caller's buffer. Only the
+ * bytes after p->_fed are fed, so every span callback arrives once; spans
+ * are offsets from the start of the request (the buffer may move between
+ * calls). on_headers_complete returns HPE_PAUSED, and the pause position is
+ * the first byte after the blank line (head_len). check_head() then applies
+ * the rules llhttp does not enforce (below). llhttp is not resumed after the
+ * head: cn_http_parse_body() runs our own decoder (body_*), which fixes the
+ * llhttp 8.1 chunk-extension bug ("3;a=b;c=d") and checks trailer names.
  *
- * Split of work (probed against node-llhttp 8.1, LLHTTP_STRICT_MODE=1):
- *   llhttp rejects: unknown methods and non-token method bytes, CTL/SP/
- *     non-ASCII in the target, targets not starting with '/', '*' or a
- *     scheme, HTTP/1.2 and other unknown versions, space before ':', CTL/NUL/
- *     DEL or bare LF in field names and values, bare CR after a value,
- *     CL+TE, repeated or malformed Content-Length, "chunked" not last or
- *     repeated, bad chunk sizes, chunk data not followed by CRLF.
- *   we reject here: bytes before the method (empty lines), more than one SP
- *     in the request line, HTTP/0.9 and HTTP/2.0, asterisk-form except with
- *     OPTIONS, authority-form except with CONNECT, schemes other than http(s),
- *     bare LF after the request line or as the blank line, obs-fold, empty
- *     field names, any Transfer-Encoding other than a single "chunked", any
- *     Transfer-Encoding on HTTP/1.0, a trailer section not ended by CRLF,
- *     and all limits.
- * Known llhttp 8.1 limitation: a chunk extension list with a quoted-less
- * value followed by another extension ("3;a=b;c=d") is rejected with 400;
- * ";a", ";a;b", ";a=b" and ";a=\"q s\"" are accepted and ignored. */
+ * Split of work (llhttp probed as node-llhttp 8.1, LLHTTP_STRICT_MODE=1,
+ * with lenient chunked-length so that our framing rules decide TE + CL):
+ *   llhttp rejects: space before ':', CTL/NUL/DEL or bare LF in field names
+ *     and values, bare CR after a value, malformed Content-Length.
+ *   we reject here: everything about the request line, bare LF after any
+ *     line, obs-fold, empty field names, repeated Host/Content-Type/
+ *     Content-Length, CL with chunked, Transfer-Encoding lists we cannot
+ *     frame, TE on HTTP/1.0, asterisk-form except with OPTIONS, authority-
+ *     form except with CONNECT, schemes other than http(s), bad chunk
+ *     sizes and line ends, forbidden trailer fields, and all limits.
+ * docs/http-conformance.md lists every rule with its status and source. */
 #include "cunicorn/http.h"
 
 #include <stdlib.h>

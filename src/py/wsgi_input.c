@@ -117,7 +117,9 @@ static PyObject *input_readline(cn_input_t *self, PyObject *const *args, Py_ssiz
         cn_conn_t *c = self->req->c;
         size_t have = avail(self);
         size_t limit = size >= 0 && (size_t)size < have ? (size_t)size : have;
-        const char *nl = memchr(c->body.data + c->body_off + scanned, '\n', limit - scanned);
+        const char *nl = limit > scanned ? memchr(c->body.data + c->body_off + scanned, '\n',
+                                                  limit - scanned)
+                                         : NULL;
         if (nl != NULL)
             return take(self, (size_t)(nl - (c->body.data + c->body_off)) + 1);
         if (size >= 0 && have >= (size_t)size)

@@ -315,6 +315,7 @@ def test_fd_bind(make_server):
 def test_host_only_bind_uses_port_8000(make_server):
     try:
         with socket.socket() as t:
+            t.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             t.bind(("127.0.0.1", 8000))
     except OSError:
         pytest.skip("port 8000 busy")

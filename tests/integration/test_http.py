@@ -410,7 +410,7 @@ BAD_REQUESTS = {
 def test_bad_request_400_and_worker_survives(srv, name):
     pids = srv.worker_pids()
     assert pids
-    with Conn.open(srv) as c:
+    with Conn.open(srv, timeout=5) as c:
         c.send(BAD_REQUESTS[name])
         try:
             r = c.read_response()
