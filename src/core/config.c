@@ -103,8 +103,8 @@ static const cn_setting_t settings[] = {
      "together with limit_request_field_size. 0 and values above 32768 mean 32768."},
     {"limit_request_field_size", {"--limit-request-field_size", "--limit-request-field-size", NULL},
      "INT", CN_T_INT, OFF(limit_request_field_size), "8190", 0, INT_MAX, NULL, "Security",
-     "Limit the allowed size of an HTTP request header field. 0 allows fields of any size, "
-     "which invites denial-of-service attacks."},
+     "Limit the allowed size of an HTTP request header field (name, value and line end). "
+     "0 means the default, 8190."},
     {"check_config", {"--check-config", NULL}, NULL, CN_T_BOOL, OFF(check_config), "false", 0, 0,
      NULL, "Debugging",
      "Check the configuration and exit. The exit status is 0 when the configuration (and the "

@@ -15,9 +15,9 @@
  * bytes, so header spans still point into the caller's buffer. Only the
  * bytes after p->_fed are fed, so every span callback arrives once; spans
  * are offsets from the start of the request (the buffer may move between
- * calls). on_headers_complete returns HPE_PAUSED, and the pause position is
- * the first byte after the blank line (head_len). check_head() then applies
- * the rules llhttp does not enforce (below). llhttp is not resumed after the
+ * calls). on_headers_complete applies the rules llhttp does not enforce
+ * (below) and returns HPE_PAUSED; the pause position is the first byte after
+ * the blank line (head_len). llhttp is not resumed after the
  * head: cn_http_parse_body() runs our own decoder (body_*), which fixes the
  * llhttp 8.1 chunk-extension bug ("3;a=b;c=d") and checks trailer names.
  *
@@ -37,40 +37,53 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum last_cb { CB_NONE, CB_METHOD, CB_URL, CB_VERSION, CB_LINE_DONE, CB_FIELD, CB_VALUE, CB_VALUE_DONE };
+enum last_cb { CB_NONE, CB_LINE_DONE, CB_FIELD, CB_VALUE, CB_VALUE_DONE };
+
+/* Body decoder states; B_LENGTH and B_DATA copy runs, the rest go byte by
+ * byte. A chunked body: SIZE [BWS] [";" EXT] CRLF DATA CRLF ... "0" CRLF
+ * then trailer lines (TR_*) and a final CRLF. */
+enum body_state {
+    B_LENGTH, B_SIZE, B_SIZE_BWS, B_EXT, B_SIZE_LF, B_DATA, B_DATA_CR, B_DATA_LF,
+    B_TR_START, B_TR_NAME, B_TR_VALUE, B_TR_LF, B_END_LF, B_DONE
+};
+
+/* Gunicorn's default (and 20.1's maximum) field size, also used for 0. */
+#define DEFAULT_FIELD_SIZE 8190
+/* A chunk-size line (size and extensions) longer than this is refused. */
+#define CHUNK_LINE_MAX 4096
 
 static int reject(cn_http_parser_t *p, int status, const char *reason);
 static uint32_t off_of(const cn_http_parser_t *p, const char *at);
-static int check_line(cn_http_parser_t *p, const char *at, size_t len);
-static int on_method(llhttp_t *ll, const char *at, size_t len);
-static int on_url(llhttp_t *ll, const char *at, size_t len);
-static int on_version(llhttp_t *ll, const char *at, size_t len);
-static int on_version_complete(llhttp_t *ll);
+static bool field_too_big(const cn_http_parser_t *p, size_t n);
+static bool is_tchar(unsigned char c);
+static bool method_ok(const char *m, size_t n);
+static int scan_line(cn_http_parser_t *p, const char *buf, size_t len, size_t *lf);
+static int parse_line(cn_http_parser_t *p, const char *buf, size_t len);
+static int accept_line(cn_http_parser_t *p, const char *buf, size_t n);
+static bool method_is(const cn_http_parser_t *p, const char *name);
 static int on_header_field(llhttp_t *ll, const char *at, size_t len);
 static int on_header_value(llhttp_t *ll, const char *at, size_t len);
 static int on_header_field_complete(llhttp_t *ll);
 static int on_header_value_complete(llhttp_t *ll);
-static int on_trailer_field(cn_http_parser_t *p, const char *at, size_t len);
-static int on_trailer_value(cn_http_parser_t *p, const char *at, size_t len);
 static int on_headers_complete(llhttp_t *ll);
-static int on_body(llhttp_t *ll, const char *at, size_t len);
-static int on_message_complete(llhttp_t *ll);
 static cn_http_header_t *push_header(cn_http_parser_t *p, uint32_t off);
-static bool version_ok(const llhttp_t *ll);
-static int check_request_line(cn_http_parser_t *p);
 static int parse_target(cn_http_parser_t *p);
 static int parse_absolute(cn_http_parser_t *p, const char *t, uint32_t n);
 static void split_path(cn_http_request_t *req, const char *base, uint32_t start, uint32_t end);
 static int check_headers(cn_http_parser_t *p);
-static int check_framing(cn_http_parser_t *p, int ncl, int nte, const cn_http_header_t *cl,
-                         const cn_http_header_t *te);
+static int scan_te(cn_http_parser_t *p, const char *v, size_t n, bool *chunked, bool *coded);
+static int check_framing(cn_http_parser_t *p, int ncl, const cn_http_header_t *cl, int nte,
+                         bool chunked, bool coded);
 static void scan_connection(const char *v, size_t n, bool *close, bool *ka, bool *upg);
 static int check_line_endings(cn_http_parser_t *p, const char *buf, size_t len);
-static int check_pending_limits(cn_http_parser_t *p, size_t len);
+static int check_pending_limits(cn_http_parser_t *p, const char *buf, size_t len);
 static enum cn_parse head_result(cn_http_parser_t *p, llhttp_errno_t err, const char *buf);
 static enum cn_parse fail_from_llhttp(cn_http_parser_t *p);
-static void remember_tail(cn_http_parser_t *p, const char *in, size_t n);
 static void bind_parser(cn_http_parser_t *p);
+static int body_byte(cn_http_parser_t *p, unsigned char c);
+static int size_byte(cn_http_parser_t *p, unsigned char c);
+static int trailer_byte(cn_http_parser_t *p, unsigned char c);
+static bool trailer_forbidden(const cn_http_parser_t *p);
 static bool is_ows(char c);
 static bool is_ctl(unsigned char c);
 
@@ -90,9 +103,22 @@ static uint32_t off_of(const cn_http_parser_t *p, const char *at)
     return (uint32_t)(at - p->_base);
 }
 
+/* Gunicorn counts a field line with its CRLF against limit_request_field_size. */
+static bool field_too_big(const cn_http_parser_t *p, size_t n)
+{
+    return n + 2 > p->limits.field_size;
+}
+
 static bool is_ows(char c) { return c == ' ' || c == '\t'; }
 
 static bool is_ctl(unsigned char c) { return (c < 0x20 && c != '\t') || c == 0x7f; }
+
+/* RFC 9110 5.6.2 tchar */
+static bool is_tchar(unsigned char c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+           (c != 0 && strchr("!#$%&'*+-.^_`|~", c) != NULL);
+}
 
 /* llhttp keeps a pointer to its settings: re-point it at each call so a parser
  * that was copied between calls still works. */
@@ -108,24 +134,22 @@ void cn_http_parser_init(cn_http_parser_t *p, const cn_http_limits_t *limits)
 {
     memset(p, 0, sizeof(*p));
     p->limits = *limits;
+    if (p->limits.field_size == 0) /* Gunicorn 26: 0 means the default */
+        p->limits.field_size = DEFAULT_FIELD_SIZE;
     llhttp_settings_init(&p->_settings);
-    p->_settings.on_method = on_method;
-    p->_settings.on_url = on_url;
-    p->_settings.on_version = on_version;
-    p->_settings.on_version_complete = on_version_complete;
     p->_settings.on_header_field = on_header_field;
     p->_settings.on_header_value = on_header_value;
     p->_settings.on_header_field_complete = on_header_field_complete;
     p->_settings.on_header_value_complete = on_header_value_complete;
     p->_settings.on_headers_complete = on_headers_complete;
-    p->_settings.on_body = on_body;
-    p->_settings.on_message_complete = on_message_complete;
     cn_http_parser_reset(p);
 }
 
 void cn_http_parser_reset(cn_http_parser_t *p)
 {
     llhttp_init(&p->_ll, HTTP_REQUEST, &p->_settings);
+    /* TE together with CL is judged by check_framing(), not by llhttp */
+    llhttp_set_lenient_chunked_length(&p->_ll, 1);
     bind_parser(p);
     p->_req = NULL;
     p->_base = NULL;
@@ -140,6 +164,12 @@ void cn_http_parser_reset(cn_http_parser_t *p)
     p->_span_at_end = false;
     p->_ntrailers = 0;
     p->_tail[0] = p->_tail[1] = '\0';
+    p->_line_done = false;
+    p->_scan = 0;
+    p->_bstate = B_DONE;
+    p->_tname_len = 0;
+    p->_chunk_line = 0;
+    p->_remaining = 0;
     p->status = 0;
     p->reason = NULL;
 }
@@ -161,70 +191,105 @@ void cn_http_request_free(cn_http_request_t *req)
     cn_http_request_init(req);
 }
 
-/* ---- request line callbacks ---------------------------------------------- */
+/* ---- request line ---------------------------------------------------------- */
 
-/* The request line is counted from the method to the end of the latest span
- * (spaces between spans included), as bytes arrive. */
-static int check_line(cn_http_parser_t *p, const char *at, size_t len)
+/* Gunicorn's default method rule (permit_unconventional_http_method off):
+ * a token of 3 to 20 bytes without lowercase letters or '#'. Any such token
+ * is accepted; the app decides what it means. */
+static bool method_ok(const char *m, size_t n)
 {
-    uint32_t end = off_of(p, at) + (uint32_t)len;
-    p->_line_len = end;
-    if (p->limits.request_line != 0 && end > p->limits.request_line)
+    if (n < 3 || n > 20)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)m[i];
+        if (!is_tchar(c) || (c >= 'a' && c <= 'z') || c == '#')
+            return false;
+    }
+    return true;
+}
+
+static bool method_is(const cn_http_parser_t *p, const char *name)
+{
+    size_t n = strlen(name);
+    return p->_req->method.len == n && memcmp(p->_base + p->_req->method.off, name, n) == 0;
+}
+
+/* Scans the bytes not seen yet for the LF ending the request line. CTLs
+ * (HTAB included) and a CR not followed by LF are refused as they arrive,
+ * so garbage fails early. Returns 1 with *lf set, 0 for more, -1 on error. */
+static int scan_line(cn_http_parser_t *p, const char *buf, size_t len, size_t *lf)
+{
+    size_t i;
+    for (i = p->_scan; i < len; i++) {
+        unsigned char c = (unsigned char)buf[i];
+        if (c == '\n') {
+            if (i == 0 || buf[i - 1] != '\r')
+                return reject(p, 400, "bare LF in request line");
+            *lf = i;
+            return 1;
+        }
+        if (c == '\r' && i + 1 < len && buf[i + 1] != '\n')
+            return reject(p, 400, "bare CR in request line");
+        if (c != '\r' && (c < 0x20 || c == 0x7f))
+            return reject(p, 400, "control character in request line");
+    }
+    p->_scan = (uint32_t)len;
+    size_t n = len - (buf[len - 1] == '\r');
+    if (p->limits.request_line != 0 && n > p->limits.request_line)
         return reject(p, 414, "request line too long");
     return 0;
 }
 
-static int on_method(llhttp_t *ll, const char *at, size_t len)
+/* method SP request-target SP HTTP-version, single spaces (RFC 9112 3).
+ * The target may hold obs-text: PEP 3333 passes it on as latin-1. */
+static int accept_line(cn_http_parser_t *p, const char *buf, size_t n)
 {
-    cn_http_parser_t *p = ll->data;
     cn_http_request_t *req = p->_req;
-    if (p->_last_cb == CB_NONE && at != p->_base)
+    const char *sp1, *sp2, *v;
+    if (n == 0)
         return reject(p, 400, "bytes before the request line");
-    req->method.len += (uint32_t)len;
-    p->_last_cb = CB_METHOD;
-    return check_line(p, at, len);
-}
-
-static int on_url(llhttp_t *ll, const char *at, size_t len)
-{
-    cn_http_parser_t *p = ll->data;
-    cn_http_request_t *req = p->_req;
-    if (p->_last_cb != CB_URL) {
-        if (off_of(p, at) != req->method.off + req->method.len + 1)
-            return reject(p, 400, "extra whitespace in request line");
-        req->target.off = off_of(p, at);
-    }
-    req->target.len += (uint32_t)len;
-    p->_last_cb = CB_URL;
-    return check_line(p, at, len);
-}
-
-static int on_version(llhttp_t *ll, const char *at, size_t len)
-{
-    cn_http_parser_t *p = ll->data;
-    cn_http_request_t *req = p->_req;
-    /* llhttp's version span is "1.1": it follows exactly " HTTP/". */
-    if (p->_last_cb != CB_VERSION && off_of(p, at) != req->target.off + req->target.len + 6)
-        return reject(p, 400, "extra whitespace in request line");
-    p->_last_cb = CB_VERSION;
-    return check_line(p, at, len);
-}
-
-static bool version_ok(const llhttp_t *ll)
-{
-    return ll->http_major == 1 && (ll->http_minor == 0 || ll->http_minor == 1);
-}
-
-static int on_version_complete(llhttp_t *ll)
-{
-    cn_http_parser_t *p = ll->data;
-    if (!version_ok(ll))
+    if (p->limits.request_line != 0 && n > p->limits.request_line)
+        return reject(p, 414, "request line too long");
+    sp1 = memchr(buf, ' ', n);
+    sp2 = sp1 != NULL ? memchr(sp1 + 1, ' ', n - (size_t)(sp1 + 1 - buf)) : NULL;
+    if (sp2 == NULL || sp2 == sp1 + 1)
+        return reject(p, 400, "malformed request line");
+    if (!method_ok(buf, (size_t)(sp1 - buf)))
+        return reject(p, 400, "invalid method");
+    v = sp2 + 1;
+    if ((size_t)(buf + n - v) != 8 || memcmp(v, "HTTP/", 5) != 0 || v[5] < '0' || v[5] > '9' ||
+        v[6] != '.' || v[7] < '0' || v[7] > '9')
+        return reject(p, 400, "malformed HTTP version");
+    if (v[5] != '1' || (v[7] != '0' && v[7] != '1'))
         return reject(p, 400, "unsupported HTTP version");
-    p->_last_cb = CB_LINE_DONE;
+    req->method = (cn_span_t){0, (uint32_t)(sp1 - buf)};
+    req->target = (cn_span_t){(uint32_t)(sp1 + 1 - buf), (uint32_t)(sp2 - sp1 - 1)};
+    req->version_major = 1;
+    req->version_minor = (uint8_t)(v[7] - '0');
+    p->_line_len = (uint32_t)n;
     return 0;
 }
 
-/* ---- header and trailer callbacks ----------------------------------------- */
+/* Parses the request line once its LF is in, then feeds llhttp a canonical
+ * line so that it starts on the header section. 1 = done, 0 = more, -1. */
+static int parse_line(cn_http_parser_t *p, const char *buf, size_t len)
+{
+    static const char canon[2][17] = {"GET / HTTP/1.0\r\n", "GET / HTTP/1.1\r\n"};
+    size_t lf = 0;
+    int rc = scan_line(p, buf, len, &lf);
+    if (rc <= 0)
+        return rc;
+    if (accept_line(p, buf, lf - 1) < 0)
+        return -1;
+    if (llhttp_execute(&p->_ll, canon[p->_req->version_minor], 16) != HPE_OK)
+        return reject(p, 400, "request line refused by llhttp");
+    p->_line_done = true;
+    p->_last_cb = CB_LINE_DONE;
+    p->_fed = lf + 1;
+    return 1;
+}
+
+/* ---- header callbacks ------------------------------------------------------ */
 
 static cn_http_header_t *push_header(cn_http_parser_t *p, uint32_t off)
 {
@@ -249,8 +314,6 @@ static int on_header_field(llhttp_t *ll, const char *at, size_t len)
     cn_http_parser_t *p = ll->data;
     cn_http_request_t *req = p->_req;
     cn_http_header_t *h;
-    if (p->_head_done)
-        return on_trailer_field(p, at, len);
     if (p->_last_cb != CB_FIELD) {
         if (p->limits.fields != 0 && req->nheaders >= p->limits.fields)
             return reject(p, 431, "too many header fields");
@@ -260,7 +323,7 @@ static int on_header_field(llhttp_t *ll, const char *at, size_t len)
     }
     h->name.len += (uint32_t)len;
     p->_last_cb = CB_FIELD;
-    if (p->limits.field_size != 0 && off_of(p, at) + len - h->name.off > p->limits.field_size)
+    if (field_too_big(p, off_of(p, at) + len - h->name.off))
         return reject(p, 431, "header field too large");
     return 0;
 }
@@ -268,8 +331,6 @@ static int on_header_field(llhttp_t *ll, const char *at, size_t len)
 static int on_header_value(llhttp_t *ll, const char *at, size_t len)
 {
     cn_http_parser_t *p = ll->data;
-    if (p->_head_done)
-        return on_trailer_value(p, at, len);
     cn_http_header_t *h = &p->_req->headers[p->_req->nheaders - 1];
     uint32_t off = off_of(p, at);
     if (p->_last_cb != CB_VALUE) {
@@ -281,7 +342,7 @@ static int on_header_value(llhttp_t *ll, const char *at, size_t len)
     }
     h->value.len += (uint32_t)len;
     p->_last_cb = CB_VALUE;
-    if (p->limits.field_size != 0 && off + len - h->name.off > p->limits.field_size)
+    if (field_too_big(p, off + len - h->name.off))
         return reject(p, 431, "header field too large");
     return 0;
 }
@@ -289,8 +350,7 @@ static int on_header_value(llhttp_t *ll, const char *at, size_t len)
 static int on_header_field_complete(llhttp_t *ll)
 {
     cn_http_parser_t *p = ll->data;
-    uint32_t n = p->_head_done ? p->_field_len : p->_req->headers[p->_req->nheaders - 1].name.len;
-    if (n == 0)
+    if (p->_req->headers[p->_req->nheaders - 1].name.len == 0)
         return reject(p, 400, "empty header name");
     return 0;
 }
@@ -302,8 +362,6 @@ static int on_header_value_complete(llhttp_t *ll)
     cn_http_parser_t *p = ll->data;
     int last = p->_last_cb;
     p->_last_cb = CB_VALUE_DONE;
-    if (p->_head_done)
-        return 0;
     cn_http_header_t *h = &p->_req->headers[p->_req->nheaders - 1];
     if (h->name.len == 0)
         return reject(p, 400, "empty header name");
@@ -323,58 +381,14 @@ static int on_header_value_complete(llhttp_t *ll)
     return 0;
 }
 
-/* Trailers are validated and counted, never stored: their bytes are not in
- * the head buffer. A value span may only continue one that ran to the end of
- * the previous input; anything else is llhttp folding a continuation line. */
-static int on_trailer_field(cn_http_parser_t *p, const char *at, size_t len)
-{
-    if (p->_last_cb != CB_FIELD) {
-        if (p->limits.fields != 0 && p->_ntrailers >= p->limits.fields)
-            return reject(p, 431, "too many trailer fields");
-        p->_ntrailers++;
-        p->_field_len = 0;
-    }
-    p->_last_cb = CB_FIELD;
-    p->_field_len += (uint32_t)len;
-    if (p->limits.field_size != 0 && p->_field_len > p->limits.field_size)
-        return reject(p, 431, "trailer field too large");
-    return 0;
-}
-
-static int on_trailer_value(cn_http_parser_t *p, const char *at, size_t len)
-{
-    if (p->_last_cb == CB_VALUE && !(p->_span_at_end && at == p->_base))
-        return reject(p, 400, "obsolete line folding");
-    p->_last_cb = CB_VALUE;
-    p->_span_at_end = at + len == p->_exec_end;
-    p->_field_len += (uint32_t)len;
-    if (p->limits.field_size != 0 && p->_field_len > p->limits.field_size)
-        return reject(p, 431, "trailer field too large");
-    return 0;
-}
-
 /* ---- end of head: rules llhttp leaves to us ------------------------------- */
 
 static int on_headers_complete(llhttp_t *ll)
 {
     cn_http_parser_t *p = ll->data;
-    if (p->_head_done)
-        return 0;
-    if (!version_ok(ll))
-        return reject(p, 400, "unsupported HTTP version");
-    p->_req->version_major = ll->http_major;
-    p->_req->version_minor = ll->http_minor;
-    if (check_request_line(p) < 0 || check_headers(p) < 0)
+    if (parse_target(p) < 0 || check_headers(p) < 0)
         return -1;
     return HPE_PAUSED;
-}
-
-static int check_request_line(cn_http_parser_t *p)
-{
-    cn_http_request_t *req = p->_req;
-    if (req->method.len == 0 || req->target.len == 0)
-        return reject(p, 400, "malformed request line");
-    return parse_target(p);
 }
 
 /* origin-form "/p?q#f", absolute-form "http://h/p", authority-form "h:port"
@@ -384,7 +398,7 @@ static int parse_target(cn_http_parser_t *p)
     cn_http_request_t *req = p->_req;
     const char *t = p->_base + req->target.off;
     uint32_t n = req->target.len, end = req->target.off + n;
-    if (p->_ll.method == HTTP_CONNECT) {
+    if (method_is(p, "CONNECT")) {
         if (t[0] == '/' || t[0] == '*' || memchr(t, ':', n) == NULL || memchr(t, '/', n) != NULL ||
             memchr(t, '?', n) != NULL || memchr(t, '#', n) != NULL || memchr(t, '@', n) != NULL)
             return reject(p, 400, "CONNECT needs an authority-form target");
@@ -392,7 +406,7 @@ static int parse_target(cn_http_parser_t *p)
         return 0;
     }
     if (t[0] == '*') {
-        if (n != 1 || p->_ll.method != HTTP_OPTIONS)
+        if (n != 1 || !method_is(p, "OPTIONS"))
             return reject(p, 400, "asterisk-form target is only for OPTIONS");
         req->path = req->target;
         req->query = req->fragment = (cn_span_t){end, 0};
@@ -442,12 +456,17 @@ static void split_path(cn_http_request_t *req, const char *base, uint32_t start,
         req->fragment = (cn_span_t){i + 1, end - i - 1};
 }
 
+/* One pass over the fields: framing, singletons, connection options. Host
+ * and Content-Type are single-valued; a second line is ambiguous (which one
+ * a proxy routed or parsed on is unknown), so both are refused (RFC 9112
+ * 3.2 makes it a MUST for Host). */
 static int check_headers(cn_http_parser_t *p)
 {
     cn_http_request_t *req = p->_req;
-    const cn_http_header_t *cl = NULL, *te = NULL;
-    bool close = false, ka = false, upg_token = false, upg_header = false;
-    int ncl = 0, nte = 0;
+    const cn_http_header_t *cl = NULL;
+    bool close = false, ka = false, upg_token = false, upg_header = false, chunked = false,
+         coded = false;
+    int ncl = 0, nte = 0, nhost = 0, nctype = 0;
     for (uint32_t i = 0; i < req->nheaders; i++) {
         const cn_http_header_t *h = &req->headers[i];
         const char *name = p->_base + h->name.off, *val = p->_base + h->value.off;
@@ -456,7 +475,12 @@ static int check_headers(cn_http_parser_t *p)
             cl = h;
         } else if (cn_strcase_eq(name, h->name.len, "transfer-encoding")) {
             nte++;
-            te = h;
+            if (scan_te(p, val, h->value.len, &chunked, &coded) < 0)
+                return -1;
+        } else if (cn_strcase_eq(name, h->name.len, "host")) {
+            nhost++;
+        } else if (cn_strcase_eq(name, h->name.len, "content-type")) {
+            nctype++;
         } else if (cn_strcase_eq(name, h->name.len, "connection")) {
             scan_connection(val, h->value.len, &close, &ka, &upg_token);
         } else if (cn_strcase_eq(name, h->name.len, "expect")) {
@@ -466,28 +490,67 @@ static int check_headers(cn_http_parser_t *p)
             upg_header = upg_header || h->value.len > 0;
         }
     }
-    if (check_framing(p, ncl, nte, cl, te) < 0)
+    if (nhost > 1)
+        return reject(p, 400, "repeated Host");
+    if (nctype > 1)
+        return reject(p, 400, "repeated Content-Type");
+    if (check_framing(p, ncl, cl, nte, chunked, coded) < 0)
         return -1;
     req->keep_alive = req->version_minor >= 1 ? !close : (ka && !close);
+    /* Gunicorn 26 closes after a request whose body still carries a coding */
+    if (coded)
+        req->keep_alive = false;
     req->upgrade = upg_token && upg_header;
     return 0;
 }
 
-static int check_framing(cn_http_parser_t *p, int ncl, int nte, const cn_http_header_t *cl,
-                         const cn_http_header_t *te)
+/* Transfer-Encoding is a list of codings in the order they were applied,
+ * possibly over several fields (RFC 9112 6.1). chunked must come last and
+ * only once; identity is a no-op; gzip/deflate/compress are left in the
+ * body for the app (the header is in its environ); others get 501. */
+static int scan_te(cn_http_parser_t *p, const char *v, size_t n, bool *chunked, bool *coded)
+{
+    size_t i = 0;
+    do {
+        size_t s, e;
+        while (i < n && is_ows(v[i]))
+            i++;
+        s = i;
+        while (i < n && v[i] != ',')
+            i++;
+        e = i;
+        while (e > s && is_ows(v[e - 1]))
+            e--;
+        if (*chunked)
+            return reject(p, 400, "chunked is not the final transfer coding");
+        if (e == s)
+            return reject(p, 400, "empty transfer coding");
+        if (cn_strcase_eq(v + s, e - s, "chunked"))
+            *chunked = true;
+        else if (cn_strcase_eq(v + s, e - s, "gzip") || cn_strcase_eq(v + s, e - s, "x-gzip") ||
+                 cn_strcase_eq(v + s, e - s, "deflate") ||
+                 cn_strcase_eq(v + s, e - s, "compress") ||
+                 cn_strcase_eq(v + s, e - s, "x-compress"))
+            *coded = true;
+        else if (!cn_strcase_eq(v + s, e - s, "identity"))
+            return reject(p, 501, "unsupported transfer coding");
+    } while (i++ < n);
+    return 0;
+}
+
+static int check_framing(cn_http_parser_t *p, int ncl, const cn_http_header_t *cl, int nte,
+                         bool chunked, bool coded)
 {
     cn_http_request_t *req = p->_req;
     if (ncl > 1)
         return reject(p, 400, "repeated Content-Length");
-    if (ncl > 0 && nte > 0)
+    if (nte > 0 && req->version_minor == 0)
+        return reject(p, 400, "Transfer-Encoding in an HTTP/1.0 request");
+    if (coded && !chunked) /* RFC 9112 6.3: the length cannot be known */
+        return reject(p, 400, "Transfer-Encoding without chunked");
+    if (ncl > 0 && chunked)
         return reject(p, 400, "Content-Length with Transfer-Encoding");
-    if (nte > 0) {
-        if (req->version_minor == 0)
-            return reject(p, 400, "Transfer-Encoding in an HTTP/1.0 request");
-        if (nte > 1 || !cn_strcase_eq(p->_base + te->value.off, te->value.len, "chunked"))
-            return reject(p, 400, "unsupported Transfer-Encoding");
-        req->chunked = true;
-    }
+    req->chunked = chunked;
     if (ncl > 0) {
         if (cn_parse_uint(p->_base + cl->value.off, cl->value.len, INT64_MAX,
                           &req->content_length) < 0)
@@ -520,9 +583,9 @@ static void scan_connection(const char *v, size_t n, bool *close, bool *ka, bool
     }
 }
 
-/* llhttp accepts a bare LF after the request line and as the blank line,
- * and folds continuation lines: require every line to end in CRLF and no
- * line to start with SP/HTAB. */
+/* llhttp accepts a bare LF after a field line and as the blank line, and
+ * folds continuation lines: require every line to end in CRLF and no line
+ * to start with SP/HTAB. */
 static int check_line_endings(cn_http_parser_t *p, const char *buf, size_t len)
 {
     for (size_t i = 0; i < len; i++) {
@@ -539,46 +602,181 @@ static int check_line_endings(cn_http_parser_t *p, const char *buf, size_t len)
 }
 
 /* Backstops for bytes llhttp swallows without a span callback (runs of
- * spaces): the request line, the open header line and the whole head. */
-static int check_pending_limits(cn_http_parser_t *p, size_t len)
+ * spaces): the open header line and the whole head. */
+static int check_pending_limits(cn_http_parser_t *p, const char *buf, size_t len)
 {
     const cn_http_limits_t *l = &p->limits;
     const cn_http_request_t *req = p->_req;
-    if (l->request_line != 0 && p->_last_cb < CB_LINE_DONE && len > (size_t)l->request_line + 2)
-        return reject(p, 414, "request line too long");
-    if (l->field_size != 0 && (p->_last_cb == CB_FIELD || p->_last_cb == CB_VALUE) &&
-        len - req->headers[req->nheaders - 1].name.off > (size_t)l->field_size + 2)
-        return reject(p, 431, "header field too large");
-    if (l->request_line != 0 && l->fields != 0 && l->field_size != 0 &&
+    if (p->_last_cb == CB_FIELD || p->_last_cb == CB_VALUE) {
+        /* llhttp reports the end of a line only when it sees the next
+         * byte (it might be an obs-fold): do not count a CR or CRLF */
+        size_t open = len - req->headers[req->nheaders - 1].name.off;
+        if (buf[len - 1] == '\n')
+            open -= buf[len - 2] == '\r' ? 2 : 1;
+        else if (buf[len - 1] == '\r')
+            open -= 1;
+        if (field_too_big(p, open))
+            return reject(p, 431, "header field too large");
+    }
+    if (l->request_line != 0 && l->fields != 0 &&
         len > (size_t)l->request_line + 4 + (size_t)l->fields * ((size_t)l->field_size + 2))
         return reject(p, 431, "request head too large");
     return 0;
 }
 
-/* ---- body callbacks ------------------------------------------------------- */
+/* ---- body decoder ---------------------------------------------------------- */
 
-static int on_body(llhttp_t *ll, const char *at, size_t len)
+/* RFC 9110 6.5.1: fields that frame, route or control the message cannot be
+ * trailers. A receiver that merged them into the header section would
+ * reframe or reroute it, so they are refused rather than dropped. */
+static bool trailer_forbidden(const cn_http_parser_t *p)
 {
-    cn_http_parser_t *p = ll->data;
-    cn_buf_append(p->_body_out, at, len);
+    static const char *const names[] = {
+        "content-length", "transfer-encoding", "host", "trailer", "te", "connection",
+        "keep-alive", "upgrade", "expect", "content-encoding", "content-range",
+        "authorization", "proxy-authorization",
+    };
+    if (p->_tname_len > sizeof(p->_tname))
+        return false;
+    for (size_t i = 0; i < CN_ARRAY_LEN(names); i++)
+        if (cn_strcase_eq(p->_tname, p->_tname_len, names[i]))
+            return true;
+    return false;
+}
+
+/* chunk-size [BWS ";" chunk-ext] CRLF, then the data's CRLF. Extensions
+ * are skipped: any byte but CTLs up to the CR (RFC 9112 7.1.1 says
+ * unrecognised extensions MUST be ignored). */
+static int size_byte(cn_http_parser_t *p, unsigned char c)
+{
+    static const char hex[] = "0123456789abcdef0123456789ABCDEF";
+    const char *h = c != 0 ? strchr(hex, c) : NULL;
+    if (++p->_chunk_line > CHUNK_LINE_MAX)
+        return reject(p, 400, "chunk size line too long");
+    switch ((enum body_state)p->_bstate) {
+    case B_SIZE:
+        if (h != NULL) {
+            if (p->_remaining > (uint64_t)INT64_MAX >> 4)
+                return reject(p, 400, "chunk size too large");
+            p->_remaining = (p->_remaining << 4) | (uint64_t)((h - hex) & 15);
+            return 0;
+        }
+        if (p->_chunk_line == 1)
+            return reject(p, 400, "invalid chunk size");
+        p->_bstate = c == ';' ? B_EXT : c == '\r' ? B_SIZE_LF : B_SIZE_BWS;
+        if (p->_bstate == B_SIZE_BWS && !is_ows((char)c))
+            return reject(p, 400, "invalid chunk size");
+        return 0;
+    case B_SIZE_BWS:
+        if (c == ';')
+            p->_bstate = B_EXT;
+        else if (!is_ows((char)c))
+            return reject(p, 400, "invalid chunk size");
+        return 0;
+    case B_EXT:
+        if (c == '\r')
+            p->_bstate = B_SIZE_LF;
+        else if (is_ctl(c))
+            return reject(p, 400, "invalid byte in chunk extension");
+        return 0;
+    default: /* B_SIZE_LF */
+        if (c != '\n')
+            return reject(p, 400, "bare CR in chunk size line");
+        p->_bstate = p->_remaining == 0 ? B_TR_START : B_DATA;
+        return 0;
+    }
+}
+
+/* trailer-section = *( field-line CRLF ) CRLF, with the header limits. */
+static int trailer_byte(cn_http_parser_t *p, unsigned char c)
+{
+    switch ((enum body_state)p->_bstate) {
+    case B_TR_START:
+        if (c == '\r') {
+            p->_bstate = B_END_LF;
+            return 0;
+        }
+        if (is_ows((char)c))
+            return reject(p, 400, "obsolete line folding in trailers");
+        if (!is_tchar(c))
+            return reject(p, 400, "invalid trailer field name");
+        if (p->limits.fields != 0 && p->_ntrailers >= p->limits.fields)
+            return reject(p, 431, "too many trailer fields");
+        p->_ntrailers++;
+        p->_field_len = 0;
+        p->_tname_len = 0;
+        p->_bstate = B_TR_NAME;
+        break;
+    case B_TR_NAME:
+        if (c == ':') {
+            if (trailer_forbidden(p))
+                return reject(p, 400, "forbidden trailer field");
+            p->_bstate = B_TR_VALUE;
+        } else if (!is_tchar(c)) {
+            return reject(p, 400, "invalid trailer field name");
+        }
+        break;
+    case B_TR_VALUE:
+        if (c == '\r') {
+            p->_bstate = B_TR_LF;
+            return 0;
+        }
+        if (is_ctl(c))
+            return reject(p, 400, "invalid byte in trailer value");
+        break;
+    case B_TR_LF:
+        if (c != '\n')
+            return reject(p, 400, "bare CR in trailers");
+        p->_bstate = B_TR_START;
+        return 0;
+    default: /* B_END_LF */
+        if (c != '\n')
+            return reject(p, 400, "trailer section not ended by CRLF");
+        p->_bstate = B_DONE;
+        return 0;
+    }
+    if (p->_bstate == B_TR_NAME) {
+        if (p->_tname_len < sizeof(p->_tname))
+            p->_tname[p->_tname_len] = (char)c;
+        if (p->_tname_len < 255)
+            p->_tname_len++;
+    }
+    if (field_too_big(p, ++p->_field_len))
+        return reject(p, 431, "trailer field too large");
     return 0;
 }
 
-static int on_message_complete(llhttp_t *ll)
+static int body_byte(cn_http_parser_t *p, unsigned char c)
 {
-    (void)ll;
-    return HPE_PAUSED; /* leave pipelined bytes for the next request */
-}
-
-static void remember_tail(cn_http_parser_t *p, const char *in, size_t n)
-{
-    if (n >= 2) {
-        p->_tail[0] = in[n - 2];
-        p->_tail[1] = in[n - 1];
-    } else if (n == 1) {
-        p->_tail[0] = p->_tail[1];
-        p->_tail[1] = in[0];
+    switch ((enum body_state)p->_bstate) {
+    case B_SIZE:
+    case B_SIZE_BWS:
+    case B_EXT:
+    case B_SIZE_LF:
+        return size_byte(p, c);
+    case B_DATA_CR:
+        if (c != '\r')
+            return reject(p, 400, "chunk data not followed by CRLF");
+        p->_bstate = B_DATA_LF;
+        return 0;
+    case B_DATA_LF:
+        if (c != '\n')
+            return reject(p, 400, "chunk data not followed by CRLF");
+        p->_bstate = B_SIZE;
+        p->_chunk_line = 0;
+        return 0;
+    case B_TR_START:
+    case B_TR_NAME:
+    case B_TR_VALUE:
+    case B_TR_LF:
+    case B_END_LF:
+        return trailer_byte(p, c);
+    case B_LENGTH:
+    case B_DATA:
+    case B_DONE:
+        break;
     }
+    return reject(p, 400, "body decoder out of step");
 }
 
 /* ---- public entry points -------------------------------------------------- */
@@ -596,7 +794,7 @@ static enum cn_parse head_result(cn_http_parser_t *p, llhttp_errno_t err, const 
     size_t len = (size_t)(p->_exec_end - buf);
     if (err == HPE_OK) {
         p->_fed = len;
-        return check_pending_limits(p, len) < 0 ? CN_PARSE_ERROR : CN_PARSE_AGAIN;
+        return check_pending_limits(p, buf, len) < 0 ? CN_PARSE_ERROR : CN_PARSE_AGAIN;
     }
     if (err != HPE_PAUSED || p->status != 0)
         return fail_from_llhttp(p);
@@ -605,7 +803,10 @@ static enum cn_parse head_result(cn_http_parser_t *p, llhttp_errno_t err, const 
     if (check_line_endings(p, buf, req->head_len) < 0)
         return CN_PARSE_ERROR;
     p->_head_done = true;
-    p->_body_done = !req->chunked && req->content_length == 0;
+    p->_remaining = req->content_length;
+    p->_bstate = req->chunked ? B_SIZE : req->content_length > 0 ? B_LENGTH : B_DONE;
+    p->_chunk_line = 0;
+    p->_body_done = p->_bstate == B_DONE;
     p->_last_cb = CB_NONE;
     return CN_PARSE_DONE;
 }
@@ -617,10 +818,10 @@ enum cn_parse cn_http_parse_head(cn_http_parser_t *p, cn_http_request_t *req, co
         return CN_PARSE_ERROR;
     if (p->_head_done)
         return CN_PARSE_DONE;
-    if (p->_fed == 0)
+    if (p->_fed == 0 && p->_scan == 0)
         cn_http_request_clear(req);
     p->_req = req;
-    if (len < p->_fed) {
+    if (len < p->_fed || len < p->_scan) {
         reject(p, 400, "request buffer shrank");
         return CN_PARSE_ERROR;
     }
@@ -628,18 +829,28 @@ enum cn_parse cn_http_parse_head(cn_http_parser_t *p, cn_http_request_t *req, co
         reject(p, 431, "request head too large");
         return CN_PARSE_ERROR;
     }
-    if (len == p->_fed)
+    if (len == 0)
         return CN_PARSE_AGAIN;
     bind_parser(p);
     p->_base = buf;
     p->_exec_end = buf + len;
+    if (!p->_line_done) {
+        int rc = parse_line(p, buf, len);
+        if (rc <= 0)
+            return rc < 0 ? CN_PARSE_ERROR : CN_PARSE_AGAIN;
+    }
+    if (len == p->_fed)
+        return CN_PARSE_AGAIN;
     llhttp_errno_t err = llhttp_execute(&p->_ll, buf + p->_fed, len - p->_fed);
     return head_result(p, err, buf);
 }
 
+/* Copies Content-Length and chunk data in runs; everything else goes through
+ * body_byte(). All input is consumed unless the body ends inside it. */
 enum cn_parse cn_http_parse_body(cn_http_parser_t *p, const char *in, size_t len, size_t *consumed,
                                  cn_buf_t *out)
 {
+    size_t i = 0;
     *consumed = 0;
     if (p->status != 0)
         return CN_PARSE_ERROR;
@@ -649,25 +860,21 @@ enum cn_parse cn_http_parse_body(cn_http_parser_t *p, const char *in, size_t len
     }
     if (p->_body_done)
         return CN_PARSE_DONE;
-    bind_parser(p);
-    p->_body_out = out;
-    p->_base = in; /* trailer spans are checked relative to this input */
-    p->_exec_end = in + len;
-    llhttp_resume(&p->_ll);
-    llhttp_errno_t err = llhttp_execute(&p->_ll, in, len);
-    if (err == HPE_OK) {
-        *consumed = len;
-        remember_tail(p, in, len);
+    while (i < len && p->_bstate != B_DONE) {
+        if (p->_bstate == B_LENGTH || p->_bstate == B_DATA) {
+            size_t n = len - i < p->_remaining ? len - i : (size_t)p->_remaining;
+            cn_buf_append(out, in + i, n);
+            i += n;
+            p->_remaining -= n;
+            if (p->_remaining == 0)
+                p->_bstate = p->_bstate == B_LENGTH ? B_DONE : B_DATA_CR;
+        } else if (body_byte(p, (unsigned char)in[i++]) < 0) {
+            return CN_PARSE_ERROR;
+        }
+    }
+    *consumed = i;
+    if (p->_bstate != B_DONE)
         return CN_PARSE_AGAIN;
-    }
-    if ((err != HPE_PAUSED && err != HPE_PAUSED_UPGRADE) || p->status != 0)
-        return fail_from_llhttp(p);
-    *consumed = (size_t)(llhttp_get_error_pos(&p->_ll) - in);
-    remember_tail(p, in, *consumed);
-    if ((p->_ll.flags & F_CHUNKED) && (p->_tail[0] != '\r' || p->_tail[1] != '\n')) {
-        reject(p, 400, "trailer section not ended by CRLF");
-        return CN_PARSE_ERROR;
-    }
     p->_body_done = true;
     return CN_PARSE_DONE;
 }

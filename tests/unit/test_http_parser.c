@@ -199,6 +199,39 @@ static const struct valid_case valid[] = {
      "POST /1 HTTP/1.1\r\nTransfer-Encoding: Chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\nGET /n HTTP/1.1\r\n\r\n",
      "POST", "/1", "/1", "", "", 1, {{"Transfer-Encoding", "Chunked"}}, .chunked = true,
      .keep_alive = true, .body = "abc", .rest = "GET /n HTTP/1.1\r\n\r\n", .next_target = "/n"},
+    {"unknown token method", "-BLARGH /foo HTTP/1.1\r\n\r\n", "-BLARGH", "/foo", "/foo", "", "",
+     1, {{0}}, .keep_alive = true},
+    {"unknown method with a body", "FOO /x HTTP/1.1\r\nContent-Length: 2\r\n\r\nhi", "FOO", "/x",
+     "/x", "", "", 1, {{"Content-Length", "2"}}, true, 2, .keep_alive = true, .body = "hi"},
+    {"non-ASCII path", "GET /\xc3\xa0%20k?q=\xff HTTP/1.0\r\n\r\n", "GET", "/\xc3\xa0%20k?q=\xff",
+     "/\xc3\xa0%20k", "q=\xff", "", 0, {{0}}, .keep_alive = false},
+    {"TE identity + CL", "POST /i HTTP/1.1\r\nTransfer-Encoding: identity\r\nContent-Length: 5\r\n\r\nWorld",
+     "POST", "/i", "/i", "", "", 1, {{"Transfer-Encoding", "identity"}, {"Content-Length", "5"}}, true,
+     5, .keep_alive = true, .body = "World"},
+    {"TE identity alone", "GET / HTTP/1.1\r\nTransfer-Encoding: identity\r\n\r\nGET /2 HTTP/1.1\r\n\r\n",
+     "GET", "/", "/", "", "", 1, {{"Transfer-Encoding", "identity"}}, .keep_alive = true,
+     .rest = "GET /2 HTTP/1.1\r\n\r\n", .next_target = "/2"},
+    {"TE gzip, chunked", "POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+     "POST", "/", "/", "", "", 1, {{"Transfer-Encoding", "gzip, chunked"}}, .chunked = true,
+     .keep_alive = false, .body = "hello"},
+    {"TE identity, chunked",
+     "POST / HTTP/1.1\r\nTransfer-Encoding: identity,chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n", "POST", "/",
+     "/", "", "", 1, {{"Transfer-Encoding", "identity,chunked"}}, .chunked = true,
+     .keep_alive = true, .body = "hello"},
+    {"TE over two fields",
+     "GET / HTTP/1.1\r\nTransfer-Encoding: identity\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n000\r\n\r\n",
+     "GET", "/", "/", "", "", 1, {{"Transfer-Encoding", "identity"}, {"Transfer-Encoding", "chunked"}},
+     .chunked = true, .keep_alive = true, .body = "hello"},
+    {"chunk extensions, several",
+     "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3;a=b;c=d\r\nabc\r\n"
+     "5; some; parameters=stuff\r\nhello\r\n2 ;x=\"q;s\"\r\n!!\r\n0;last=1\r\n\r\n",
+     "POST", "/", "/", "", "", 1, {{"Transfer-Encoding", "chunked"}}, .chunked = true,
+     .keep_alive = true, .body = "abchello!!"},
+    {"allowed trailers",
+     "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nA\r\n0123456789\r\n0\r\nVary: *\r\n"
+     "Content-Type: text/plain\r\n\r\nGET /n HTTP/1.1\r\n\r\n",
+     "POST", "/", "/", "", "", 1, {{"Transfer-Encoding", "chunked"}}, .chunked = true,
+     .keep_alive = true, .body = "0123456789", .rest = "GET /n HTTP/1.1\r\n\r\n", .next_target = "/n"},
     {"Content-Length: 0", "POST / HTTP/1.1\r\nContent-Length: 0\r\n\r\nGET / HTTP/1.1\r\n\r\n",
      "POST", "/", "/", "", "", 1, {{"Content-Length", "0"}}, true, 0, .keep_alive = true,
      .body = "", .rest = "GET / HTTP/1.1\r\n\r\n", .next_target = "/"},
@@ -304,13 +337,22 @@ static const struct invalid_case invalid[] = {
     BAD("CL overflow", "POST / HTTP/1.1\r\nContent-Length: 99999999999999999999999\r\n\r\n", 400),
     BAD("CL over INT64_MAX", "POST / HTTP/1.1\r\nContent-Length: 9223372036854775808\r\n\r\n", 400),
     BAD("TE gzip", "POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\nabc", 400),
-    BAD("TE identity", "POST / HTTP/1.1\r\nTransfer-Encoding: identity\r\n\r\nabc", 400),
     BAD("TE chunked, gzip", "POST / HTTP/1.1\r\nTransfer-Encoding: chunked, gzip\r\n\r\nabc", 400),
-    BAD("TE gzip, chunked", "POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n", 400),
     BAD("TE chunked twice, one field", "POST / HTTP/1.1\r\nTransfer-Encoding: chunked, chunked\r\n\r\n0\r\n\r\n", 400),
     BAD("TE chunked twice, two fields",
      "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400),
     BAD("TE on HTTP/1.0", "POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400),
+    BAD("TE unknown coding", "POST / HTTP/1.1\r\nTransfer-Encoding: foo, chunked\r\n\r\n0\r\n\r\n", 501),
+    BAD("TE chunked, identity", "POST / HTTP/1.1\r\nTransfer-Encoding: chunked, identity\r\n\r\n0\r\n\r\n", 400),
+    BAD("TE chunked then identity field",
+     "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: identity\r\n\r\n0\r\n\r\n", 400),
+    BAD("TE empty element", "POST / HTTP/1.1\r\nTransfer-Encoding: , chunked\r\n\r\n0\r\n\r\n", 400),
+    BAD("TE gzip + CL", "POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\nContent-Length: 3\r\n\r\nabc", 400),
+    BAD("TE identity, chunked + CL",
+     "POST / HTTP/1.1\r\nTransfer-Encoding: identity, chunked\r\nContent-Length: 3\r\n\r\n0\r\n\r\n", 400),
+    BAD("repeated Host", "GET / HTTP/1.1\r\nHost: a\r\nHost: evil\r\n\r\n", 400),
+    BAD("repeated Content-Type",
+     "GET / HTTP/1.1\r\nContent-Type: a/b\r\ncontent-type: text/html\r\n\r\n", 400),
     /* chunked bodies */
     BAD("chunk size non-hex", POSTC "zz\r\nabc\r\n0\r\n\r\n", 400),
     BAD("chunk size empty", POSTC "\r\nabc\r\n0\r\n\r\n", 400),
@@ -326,6 +368,15 @@ static const struct invalid_case invalid[] = {
     BAD("trailer obs-fold", POSTC "3\r\nabc\r\n0\r\nT: x\r\n y\r\n\r\n", 400),
     BAD("trailer CTL", POSTC "3\r\nabc\r\n0\r\nT: a\001b\r\n\r\n", 400),
     BAD("trailer empty name", POSTC "3\r\nabc\r\n0\r\n: x\r\n\r\n", 400),
+    BAD("trailer Content-Length", POSTC "3\r\nabc\r\n0\r\nContent-Length: 99\r\n\r\n", 400),
+    BAD("trailer Host", POSTC "3\r\nabc\r\n0\r\nhost: evil\r\n\r\n", 400),
+    BAD("trailer Transfer-Encoding", POSTC "3\r\nabc\r\n0\r\nTransfer-Encoding: chunked\r\n\r\n", 400),
+    BAD("trailer space before colon", POSTC "3\r\nabc\r\n0\r\nT : x\r\n\r\n", 400),
+    BAD("chunk size trailing space", POSTC "3 \r\nabc\r\n0\r\n\r\n", 400),
+    BAD("chunk size plus", POSTC "+3\r\nabc\r\n0\r\n\r\n", 400),
+    BAD("chunk extension CTL", POSTC "3;a=\001\r\nabc\r\n0\r\n\r\n", 400),
+    BAD("chunk extension bare CR", POSTC "3;a\rb\r\nabc\r\n0\r\n\r\n", 400),
+    BAD("chunk size line bare LF after ext", POSTC "3;a\nabc\r\n0\r\n\r\n", 400),
     /* header syntax */
     BAD("obs-fold SP", "GET / HTTP/1.1\r\nA: b\r\n c\r\n\r\n", 400),
     BAD("obs-fold HTAB", "GET / HTTP/1.1\r\nA: b\r\n\tc\r\n\r\n", 400),
@@ -352,7 +403,13 @@ static const struct invalid_case invalid[] = {
     BAD("bad method char", "G@T / HTTP/1.1\r\n\r\n", 400),
     BAD("CTL in method", "GE\001T / HTTP/1.1\r\n\r\n", 400),
     BAD("lowercase method", "get / HTTP/1.1\r\n\r\n", 400),
-    BAD("unknown method (llhttp)", "FOO / HTTP/1.1\r\n\r\n", 400),
+    BAD("mixed-case method", "Get / HTTP/1.1\r\n\r\n", 400),
+    BAD("'#' in method", "GE#T / HTTP/1.1\r\n\r\n", 400),
+    BAD("method too short", "GE / HTTP/1.1\r\n\r\n", 400),
+    BAD("method too long", "ABCDEFGHIJKLMNOPQRSTU / HTTP/1.1\r\n\r\n", 400),
+    BAD("non-ASCII method", "G\xc3\x89T / HTTP/1.1\r\n\r\n", 400),
+    BAD("NUL in target", "GET /a\0b HTTP/1.1\r\n\r\n", 400),
+    BAD("HTAB in target", "GET /a\tb HTTP/1.1\r\n\r\n", 400),
     BAD("HTTP/2.0", "GET / HTTP/2.0\r\n\r\n", 400),
     BAD("HTTP/1.2", "GET / HTTP/1.2\r\n\r\n", 400),
     BAD("HTTP/0.9 no version", "GET /\r\n\r\n", 400),
@@ -362,7 +419,6 @@ static const struct invalid_case invalid[] = {
     BAD("space in target", "GET /a b HTTP/1.1\r\n\r\n", 400),
     BAD("CTL in target", "GET /a\001 HTTP/1.1\r\n\r\n", 400),
     BAD("DEL in target", "GET /a\177 HTTP/1.1\r\n\r\n", 400),
-    BAD("non-ASCII target", "GET /\xff HTTP/1.1\r\n\r\n", 400),
     BAD("relative target", "GET a/b HTTP/1.1\r\n\r\n", 400),
     BAD("asterisk with GET", "GET * HTTP/1.1\r\n\r\n", 400),
     BAD("asterisk plus", "OPTIONS *x HTTP/1.1\r\n\r\n", 400),
@@ -477,18 +533,45 @@ END_TEST
 START_TEST(test_limit_field_size)
 {
     cn_http_limits_t lim = {4094, 100, 20};
-    /* "X-Long: " is 8 bytes: 12 more make exactly 20 */
-    expect_all_ways("GET / HTTP/1.1\r\nX-Long: 123456789012\r\n\r\n", &lim, CN_PARSE_DONE, 0);
-    expect_all_ways("GET / HTTP/1.1\r\nX-Long: 1234567890123\r\n\r\n", &lim, CN_PARSE_ERROR, 431);
-    /* OWS after the colon counts: "X-Long:" + 12 SP + "a" is 20 */
-    char *ows_ok = repeat("GET / HTTP/1.1\r\nX-Long:", ' ', 12, "a\r\n\r\n");
-    char *ows_bad = repeat("GET / HTTP/1.1\r\nX-Long:", ' ', 13, "a\r\n\r\n");
+    /* Gunicorn counts the line with its CRLF: "X-Long: " is 8 bytes, 10 more
+     * and the CRLF make exactly 20 */
+    expect_all_ways("GET / HTTP/1.1\r\nX-Long: 1234567890\r\n\r\n", &lim, CN_PARSE_DONE, 0);
+    expect_all_ways("GET / HTTP/1.1\r\nX-Long: 12345678901\r\n\r\n", &lim, CN_PARSE_ERROR, 431);
+    /* OWS after the colon counts: "X-Long:" + 10 SP + "a" + CRLF is 20 */
+    char *ows_ok = repeat("GET / HTTP/1.1\r\nX-Long:", ' ', 10, "a\r\n\r\n");
+    char *ows_bad = repeat("GET / HTTP/1.1\r\nX-Long:", ' ', 11, "a\r\n\r\n");
     expect_all_ways(ows_ok, &lim, CN_PARSE_DONE, 0);
     expect_all_ways(ows_bad, &lim, CN_PARSE_ERROR, 431);
     free(ows_ok);
     free(ows_bad);
     expect_all_ways("GET / HTTP/1.1\r\nX-Very-Long-Name-Here: a\r\n\r\n", &lim, CN_PARSE_ERROR, 431);
-    expect_all_ways(POSTC "0\r\nX-Long: 1234567890123456789\r\n\r\n", &lim, CN_PARSE_ERROR, 431);
+    /* trailers: the same rule ("Transfer-Encoding: chunked" + CRLF is 28) */
+    lim.field_size = 30;
+    expect_all_ways(POSTC "0\r\nX-Long: 12345678901234567890\r\n\r\n", &lim, CN_PARSE_DONE, 0);
+    expect_all_ways(POSTC "0\r\nX-Long: 123456789012345678901\r\n\r\n", &lim, CN_PARSE_ERROR, 431);
+}
+END_TEST
+
+/* limit_request_field_size 0 is Gunicorn 26's default (8190), not unlimited:
+ * a field line of 8188 bytes plus CRLF fits, one more byte does not. */
+START_TEST(test_limit_field_size_zero)
+{
+    cn_http_limits_t lim = {4094, 100, 0};
+    char *ok = repeat("GET / HTTP/1.1\r\nX: ", 'y', 8185, "\r\n\r\n");
+    char *bad = repeat("GET / HTTP/1.1\r\nX: ", 'y', 8186, "\r\n\r\n");
+    struct feed fok = {ok, strlen(ok), 0, false}, fbad = {bad, strlen(bad), 0, true};
+    cn_http_parser_t p;
+    cn_http_request_t req;
+    struct outcome o;
+    run_feed(&fok, &lim, &p, &req, &o);
+    ck_assert_int_eq(o.rc, CN_PARSE_DONE);
+    outcome_free(&o, &req);
+    run_feed(&fbad, &lim, &p, &req, &o);
+    ck_assert_int_eq(o.rc, CN_PARSE_ERROR);
+    ck_assert_int_eq(o.status, 431);
+    outcome_free(&o, &req);
+    free(ok);
+    free(bad);
 }
 END_TEST
 
@@ -589,6 +672,7 @@ static Suite *http_parser_suite(void)
     tcase_add_test(tc, test_limit_request_line_unlimited);
     tcase_add_test(tc, test_limit_fields);
     tcase_add_test(tc, test_limit_field_size);
+    tcase_add_test(tc, test_limit_field_size_zero);
     tcase_add_test(tc, test_endless_heads);
     suite_add_tcase(s, tc);
     tc = tcase_create("api");
