@@ -59,6 +59,9 @@ typedef struct cn_config {
     bool check_config;
     bool print_config;
     char *config;      /* -c/--config path; NULL = look for the default files */
+    /* proxies */
+    char *forwarded_allow_ips;    /* "*" or IPs/CIDRs, comma-separated */
+    char *secure_scheme_headers;  /* "NAME=VALUE,..." */
     /* logging */
     char *accesslog;
     char *access_log_format;

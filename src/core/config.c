@@ -9,6 +9,7 @@
 #define _GNU_SOURCE /* sched_getaffinity, CPU_COUNT */
 #include "cunicorn/config.h"
 #include "cunicorn/log.h"
+#include "cunicorn/proxy.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -27,6 +28,8 @@
 static int validate_raw_env(const char *value, char *err);
 static int validate_loglevel(const char *value, char *err);
 static int validate_chdir(const char *value, char *err);
+static int validate_allow_ips(const char *value, char *err);
+static int validate_scheme_headers(const char *value, char *err);
 static int row_index(const cn_setting_t *s);
 static void strlist_clear(cn_strlist_t *l);
 static void strlist_push(cn_strlist_t *l, const char *s, size_t n);
@@ -122,6 +125,18 @@ static const cn_setting_t settings[] = {
      validate_raw_env, "Server Mechanics",
      "Set an environment variable for the application, as KEY=VALUE. Repeat the flag for "
      "several variables; in a config file use a list, e.g. raw_env = [\"FOO=1\"]."},
+    {"forwarded_allow_ips", {"--forwarded-allow-ips", NULL}, "STRING", CN_T_STR,
+     OFF(forwarded_allow_ips), "127.0.0.1", 0, 0, validate_allow_ips, "Server Mechanics",
+     "Front-end addresses trusted to set the secure scheme headers: a comma-separated list of "
+     "IP addresses and CIDR networks, or '*' to trust every peer (only when the network "
+     "guarantees it). Peers on a unix socket are trusted. The default comes from "
+     "$FORWARDED_ALLOW_IPS when set, else 127.0.0.1."},
+    {"secure_scheme_headers", {NULL}, "DICT", CN_T_STR, OFF(secure_scheme_headers),
+     "X-FORWARDED-PROTOCOL=ssl,X-FORWARDED-PROTO=https,X-FORWARDED-SSL=on", 0, 0,
+     validate_scheme_headers, "Server Mechanics",
+     "Headers, and the values that mean HTTPS, that a trusted front end uses to tell the "
+     "original scheme (wsgi.url_scheme). Set it in the config file as a dict, as with Gunicorn; "
+     "requests whose scheme headers disagree are rejected with 400."},
     {"pidfile", {"-p", "--pid", NULL}, "FILE", CN_T_STR, OFF(pidfile), NULL, 0, 0, NULL,
      "Server Mechanics",
      "A filename to use for the PID file. When unset no PID file is written."},
@@ -194,6 +209,26 @@ static int validate_loglevel(const char *value, char *err)
                       "Invalid value for loglevel: '%s' (expected one of debug, info, "
                       "warning, error, critical)",
                       value);
+    return 0;
+}
+
+static int validate_allow_ips(const char *value, char *err)
+{
+    cn_proxy_allow_t a;
+    char why[CN_ERR_LEN];
+    if (cn_proxy_allow_parse(&a, value, why) < 0)
+        return cn_err(err, "Invalid value for forwarded_allow_ips: %s", why);
+    cn_proxy_allow_free(&a);
+    return 0;
+}
+
+static int validate_scheme_headers(const char *value, char *err)
+{
+    cn_scheme_headers_t sh;
+    char why[CN_ERR_LEN];
+    if (cn_scheme_headers_parse(&sh, value, why) < 0)
+        return cn_err(err, "Invalid value for secure_scheme_headers: %s", why);
+    cn_scheme_headers_free(&sh);
     return 0;
 }
 
@@ -396,6 +431,8 @@ static void set_default(cn_config_t *cfg, const cn_setting_t *s)
         w = env_int("WEB_CONCURRENCY", 1);
         snprintf(buf, sizeof(buf), "%d", w > 0 ? w : cn_config_default_workers());
         v = buf;
+    } else if (strcmp(s->name, "forwarded_allow_ips") == 0 && getenv("FORWARDED_ALLOW_IPS")) {
+        v = getenv("FORWARDED_ALLOW_IPS");
     } else if (strcmp(s->name, "chdir") == 0) {
         v = getcwd(cwd, sizeof(cwd)) != NULL ? cwd : ".";
     }

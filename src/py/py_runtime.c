@@ -7,6 +7,7 @@
 
 static int call_boot(const char *func, PyObject *arg, PyObject **result);
 static int apply_config_value(cn_config_t *cfg, const char *name, PyObject *value, char *err);
+static int apply_config_dict(cn_config_t *cfg, const char *name, PyObject *dict, char *err);
 
 int cn_py_init(char *err)
 {
@@ -113,6 +114,30 @@ done:
     return rc;
 }
 
+/* A dict setting (secure_scheme_headers) as "KEY=VALUE,KEY=VALUE". */
+static int apply_config_dict(cn_config_t *cfg, const char *name, PyObject *dict, char *err)
+{
+    cn_buf_t text = CN_BUF_INIT;
+    PyObject *key, *value; /* borrowed from dict */
+    Py_ssize_t pos = 0;
+    int rc = -1;
+    while (PyDict_Next(dict, &pos, &key, &value)) {
+        const char *k = PyUnicode_Check(key) ? PyUnicode_AsUTF8(key) : NULL;
+        const char *v = PyUnicode_Check(value) ? PyUnicode_AsUTF8(value) : NULL;
+        if (k == NULL || v == NULL) {
+            PyErr_Clear();
+            cn_err(err, "Invalid value for %s: keys and values must be str", name);
+            goto done;
+        }
+        cn_buf_appendf(&text, "%s%s=%s", text.len ? "," : "", k, v);
+    }
+    cn_buf_append(&text, "", 1);
+    rc = cn_config_set(cfg, name, text.data, CN_SRC_FILE, err);
+done:
+    cn_buf_free(&text);
+    return rc;
+}
+
 /* One config-file value: lists and tuples set each item; None leaves the
  * default; callables (server hooks) are not settings we support yet. */
 static int apply_config_value(cn_config_t *cfg, const char *name, PyObject *value, char *err)
@@ -129,6 +154,8 @@ static int apply_config_value(cn_config_t *cfg, const char *name, PyObject *valu
         Py_DECREF(seq);
         return rc;
     }
+    if (PyDict_Check(value))
+        return apply_config_dict(cfg, name, value, err);
     PyObject *text = PyBool_Check(value) ? PyUnicode_FromString(value == Py_True ? "true" : "false")
                                          : PyObject_Str(value);
     const char *s = text ? PyUnicode_AsUTF8(text) : NULL;

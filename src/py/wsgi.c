@@ -58,7 +58,7 @@ static int intern_strings(cn_py_strings_t *s)
         "REQUEST_METHOD", "SCRIPT_NAME", "PATH_INFO", "QUERY_STRING", "RAW_URI",
         "SERVER_PROTOCOL", "CONTENT_TYPE", "CONTENT_LENGTH", "SERVER_NAME", "SERVER_PORT",
         "REMOTE_ADDR", "REMOTE_PORT", "wsgi.input", "wsgi.errors", "HTTP/1.0", "HTTP/1.1",
-        "GET", "POST", "HEAD", "close", ""};
+        "GET", "POST", "HEAD", "close", "", "wsgi.url_scheme", "https"};
     PyObject **slots = (PyObject **)s;
     _Static_assert(sizeof(names) / sizeof(names[0]) == sizeof(*s) / sizeof(PyObject *),
                    "one name per cn_py_strings_t member, in order");
@@ -80,8 +80,26 @@ static PyObject *make_template(cn_wsgi_t *w)
     return t;
 }
 
+/* The scheme a trusted front end reports; -1 (request answered 400) when
+ * its headers contradict each other. */
+static int request_scheme(cn_wsgi_t *w, cn_conn_t *c, bool *https)
+{
+    *https = false;
+    if (w->opt.trusted == NULL || !cn_proxy_allow_match(w->opt.trusted, c->peer_host))
+        return 0;
+    if (cn_scheme_from_request(w->opt.scheme_headers, &c->req, c->rbuf.data, https) == 0)
+        return 0;
+    c->parser.status = 400;
+    c->parser.reason = "contradictory secure scheme headers";
+    cn_conn_reject(c);
+    return -1;
+}
+
 bool cn_wsgi_serve(cn_wsgi_t *w, cn_conn_t *c, bool may_keep_alive)
 {
+    bool https;
+    if (request_scheme(w, c, &https) < 0)
+        return false;
     cn_wsgi_request_t req;
     memset(&req, 0, sizeof(req));
     req.w = w;
@@ -95,7 +113,7 @@ bool cn_wsgi_serve(cn_wsgi_t *w, cn_conn_t *c, bool may_keep_alive)
 
     PyObject *input = cn_wsgi_input_new(&req);
     PyObject *sr = cn_wsgi_start_response_new(&req);
-    PyObject *env = input && sr ? cn_wsgi_environ(w, c, input) : NULL;
+    PyObject *env = input && sr ? cn_wsgi_environ(w, c, input, https) : NULL;
     bool ok = env != NULL && run_app(&req, env, sr) == 0;
     if (!ok)
         report_error(&req);

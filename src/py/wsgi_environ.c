@@ -13,7 +13,7 @@ static int set_headers(cn_wsgi_t *w, PyObject *env, const cn_conn_t *c);
 static int set_addresses(cn_wsgi_t *w, PyObject *env, const cn_conn_t *c);
 static size_t percent_decode(const char *in, size_t len, char *out);
 
-PyObject *cn_wsgi_environ(cn_wsgi_t *w, cn_conn_t *c, PyObject *input)
+PyObject *cn_wsgi_environ(cn_wsgi_t *w, cn_conn_t *c, PyObject *input, bool https)
 {
     cn_py_strings_t *s = &w->s;
     const cn_http_request_t *r = &c->req;
@@ -26,7 +26,8 @@ PyObject *cn_wsgi_environ(cn_wsgi_t *w, cn_conn_t *c, PyObject *input)
         set_span(env, s->QUERY_STRING, c, r->query) < 0 ||
         PyDict_SetItem(env, s->SERVER_PROTOCOL, proto) < 0 ||
         PyDict_SetItem(env, s->wsgi_input, input) < 0 || set_path_info(w, env, c) < 0 ||
-        set_headers(w, env, c) < 0 || set_addresses(w, env, c) < 0) {
+        set_headers(w, env, c) < 0 || set_addresses(w, env, c) < 0 ||
+        (https && PyDict_SetItem(env, s->wsgi_url_scheme, s->https) < 0)) {
         Py_DECREF(env);
         return NULL;
     }

@@ -14,7 +14,7 @@ typedef struct cn_py_strings {
     PyObject *REQUEST_METHOD, *SCRIPT_NAME, *PATH_INFO, *QUERY_STRING, *RAW_URI,
         *SERVER_PROTOCOL, *CONTENT_TYPE, *CONTENT_LENGTH, *SERVER_NAME, *SERVER_PORT,
         *REMOTE_ADDR, *REMOTE_PORT, *wsgi_input, *wsgi_errors, *HTTP_1_0, *HTTP_1_1,
-        *GET, *POST, *HEAD, *close, *empty;
+        *GET, *POST, *HEAD, *close, *empty, *wsgi_url_scheme, *https;
 } cn_py_strings_t;
 
 struct cn_wsgi {
@@ -69,7 +69,7 @@ void cn_wsgi_input_detach(PyObject *input);
 void cn_wsgi_start_response_detach(PyObject *sr);
 
 /** Build the environ for c's request. New reference or NULL. */
-PyObject *cn_wsgi_environ(cn_wsgi_t *w, cn_conn_t *c, PyObject *input);
+PyObject *cn_wsgi_environ(cn_wsgi_t *w, cn_conn_t *c, PyObject *input, bool https);
 
 /**
  * Send body bytes (sending the head first if needed). known_length, when

@@ -66,8 +66,14 @@ int cn_worker_main(void *ud, cn_worker_ctx_t *ctx)
     if (app == NULL)
         return exit_code;
     const char *script_name = getenv("SCRIPT_NAME");
+    char err[CN_ERR_LEN];
+    if (cn_proxy_allow_parse(&w.trusted, cfg->forwarded_allow_ips, err) < 0 ||
+        cn_scheme_headers_parse(&w.scheme_headers, cfg->secure_scheme_headers, err) < 0) {
+        cn_log_error("%s", err); /* validated at start-up: cannot happen */
+        return CN_EXIT_WORKER_BOOT_ERROR;
+    }
     cn_wsgi_options_t opt = {klass->multithread, klass->release_gil_for_io,
-                             script_name ? script_name : ""};
+                             script_name ? script_name : "", &w.trusted, &w.scheme_headers};
     w.wsgi = cn_wsgi_new(app, &opt);
     Py_DECREF(app);
     if (w.wsgi == NULL) {

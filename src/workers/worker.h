@@ -17,6 +17,8 @@ typedef struct cn_worker {
     cn_wsgi_t *wsgi;          /* owned */
     cn_worker_flags_t flags;  /* set by signal handlers */
     cn_http_limits_t limits;
+    cn_proxy_allow_t trusted;          /* forwarded_allow_ips, parsed */
+    cn_scheme_headers_t scheme_headers;
     bool abandoned;           /* run() left threads inside Python: the exit
                                  path must not take the GIL again */
 } cn_worker_t;

@@ -243,6 +243,13 @@ class Server:
 
     # ---- startup -------------------------------------------------------
     def wait_ready(self, timeout=START_TIMEOUT):
+        try:
+            self._wait_ready(timeout)
+        except BaseException:
+            self.stop(timeout=5)
+            raise
+
+    def _wait_ready(self, timeout):
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -389,8 +396,11 @@ class ServerFactory:
     def __call__(self, app="app_env:app", args=(), **kw):
         d = os.path.join(str(self.tmp_path), "srv%d" % len(self.servers))
         kw.setdefault("tmpdir", d)
-        srv = Server(app=app, args=args, **kw)
-        self.servers.append(srv)
+        wait = kw.pop("wait", True)
+        srv = Server(app=app, args=args, wait=False, **kw)
+        self.servers.append(srv)  # registered first: always stopped in teardown
+        if wait:
+            srv.wait_ready()
         return srv
 
     def close(self):

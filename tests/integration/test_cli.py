@@ -319,8 +319,7 @@ def test_host_only_bind_uses_port_8000(make_server):
             t.bind(("127.0.0.1", 8000))
     except OSError:
         pytest.skip("port 8000 busy")
-    s = make_server("app_env:app", bind="127.0.0.1")
-    s.port = 8000
+    s = make_server("app_env:app", bind="127.0.0.1", port=8000)
     assert s.get("/").status == 200
 
 

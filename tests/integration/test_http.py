@@ -434,3 +434,35 @@ def test_client_disconnect_mid_request_worker_survives(srv):
     with Conn.open(srv) as c:
         c.send(b"GET / HT")
     assert_still_serving(srv, pids)
+
+
+# --------------------------------------------------------------------------
+# concurrency per worker class
+# --------------------------------------------------------------------------
+
+def test_concurrent_requests_served_in_parallel(make_server):
+    """4 requests sleeping 1 s each finish well under 4 s: sync with 4 workers,
+    gthread with 1 worker x 4 threads, gevent with 1 worker."""
+    import threading
+    if WORKER_CLASS == "sync":
+        s = make_server("app_router:app", workers=4)
+    elif WORKER_CLASS == "gthread":
+        s = make_server("app_router:app", workers=1, args=["--threads", "4"])
+    else:
+        s = make_server("app_router:app", workers=1, args=["--worker-connections", "50"])
+    results = []
+
+    def one():
+        try:
+            results.append(s.get("/__sleep?seconds=1").status)
+        except Exception as e:  # noqa
+            results.append(repr(e))
+    threads = [threading.Thread(target=one, daemon=True) for _ in range(4)]
+    t0 = time.monotonic()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(15)
+    elapsed = time.monotonic() - t0
+    assert results == [200] * 4, results
+    assert elapsed < 2.8, "requests were serialized (%.2fs)" % elapsed

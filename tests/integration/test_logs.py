@@ -21,6 +21,8 @@ def _read(path):
 def test_startup_lines_format(make_server):
     s = make_server("app_env:app", workers=2)
     workers = s.worker_pids()
+    for w in workers:  # the worker itself logs this line right after fork
+        s.wait_log(r"Booting worker with pid: %d\b" % w, timeout=10, text=s.stderr_text)
     err = s.stderr_text()
     pid = s.pid
     assert re.search(r"^%s\[%d\] \[INFO\] Starting %s \d+\.\d+\.\d+$"
