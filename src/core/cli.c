@@ -456,6 +456,8 @@ void cn_config_help(FILE *out)
     help_entry(out, "-h, --help", "show this help message and exit");
     help_entry(out, "-v, --version", "show program's version number and exit");
     for (size_t i = 0; i < n; i++) {
+        if (rows[i].flags[0] == NULL)
+            continue; /* set in the config file only */
         cn_buf_t inv = CN_BUF_INIT, text = CN_BUF_INIT;
         invocation(&inv, &rows[i], ", ");
         help_summary(&text, &rows[i]);
