@@ -492,9 +492,13 @@ static void markdown_setting(FILE *out, const cn_setting_t *s, const cn_config_t
     const char *dd = doc_default(s);
 
     fprintf(out, "### `%s`\n\n", s->name);
-    cn_buf_append_str(&b, "`");
-    invocation(&b, s, "`, `");
-    cn_buf_append_str(&b, "`");
+    if (s->flags[0] != NULL) {
+        cn_buf_append_str(&b, "`");
+        invocation(&b, s, "`, `");
+        cn_buf_append_str(&b, "`");
+    } else {
+        cn_buf_append_str(&b, "none (config file only)");
+    }
     fprintf(out, "**Command line:** %s\n\n", cstr(&b));
     cn_buf_reset(&b);
     if (dd == NULL) {

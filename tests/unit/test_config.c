@@ -313,7 +313,8 @@ START_TEST(cli_every_flag)
                          "--chdir", "/tmp", "--pythonpath", "a,b", "-e", "K=V", "-n", "name", "-p",
                          "/tmp/pid", "--access-logfile", "/tmp/a", "--access-logformat", "F",
                          "--error-logfile", "/tmp/e", "--log-level", "DEBUG", "--reuse-port",
-                         "--check-config", "--print-config", "app:wsgi", NULL),
+                         "--check-config", "--print-config", "--forwarded-allow-ips", "*",
+                         "app:wsgi", NULL),
                      0);
     ck_assert_str_eq(cfg.config, "conf.py");
     assert_list(&cfg.bind, 1, "h:1");
@@ -339,8 +340,12 @@ START_TEST(cli_every_flag)
     ck_assert_str_eq(cfg.loglevel, "DEBUG");
     ck_assert(cfg.reuse_port && cfg.check_config && cfg.print_config);
     ck_assert_str_eq(cfg.app_uri, "app:wsgi");
-    for (size_t i = 0; i < 25; i++)
-        ck_assert_int_eq(cfg._source[i] & 0x7f, CN_SRC_CLI);
+    ck_assert_str_eq(cfg.forwarded_allow_ips, "*");
+    size_t n;
+    const cn_setting_t *rows = cn_settings(&n);
+    for (size_t i = 0; i < n; i++)
+        if (rows[i].flags[0] != NULL) /* every setting that has a flag was set */
+            ck_assert_int_eq(cfg._source[i] & 0x7f, CN_SRC_CLI);
 }
 END_TEST
 
