@@ -119,18 +119,10 @@ static int load_settings(cn_config_t *cfg, int argc, char **argv)
     return -1;
 }
 
-/* raw_env into the environment, then chdir, as Gunicorn does at start. */
+/* chdir, as Gunicorn does at start (raw_env is applied through Python's
+ * os.environ, see cn_py_apply_paths). */
 static int apply_environment(const cn_config_t *cfg)
 {
-    for (size_t i = 0; i < cfg->raw_env.n; i++) {
-        char *kv = cn_xstrdup(cfg->raw_env.items[i]);
-        char *eq = strchr(kv, '=');
-        if (eq != NULL) {
-            *eq = '\0';
-            setenv(kv, eq + 1, 1);
-        }
-        free(kv);
-    }
     if (cfg->chdir != NULL && chdir(cfg->chdir) < 0) {
         fprintf(stderr, "Error: cannot chdir to %s: %s\n", cfg->chdir, strerror(errno));
         return -1;

@@ -157,6 +157,12 @@ ssize_t cn_conn_body_fill(cn_conn_t *c)
         if (rc < 0)
             return rc;
     }
+    if (c->body_off > 0) {
+        /* Drop what the app already took, so the buffer holds at most one
+         * read's worth beyond what the app asked for. */
+        cn_buf_consume(&c->body, c->body_off);
+        c->body_off = 0;
+    }
     size_t before = c->body.len;
     while (!cn_http_body_done(&c->parser) && c->body.len == before) {
         if (c->raw_off == c->rbuf.len) {

@@ -4,6 +4,17 @@
 
 #include "cunicorn/arbiter.h"
 
+/* Whether exc (a normalised exception) is the boot module's AppImportError:
+ * a problem with the app's name, not a bug in its code. */
+static bool is_app_import_error(PyObject *exc)
+{
+    PyObject *cls = cn_py_boot_func("AppImportError");
+    bool match = cls != NULL && PyErr_GivenExceptionMatches(exc, cls);
+    Py_XDECREF(cls);
+    PyErr_Clear(); /* a failed lookup just means "no" */
+    return match;
+}
+
 PyObject *cn_py_app_load(const char *uri, int *exit_code)
 {
     PyObject *fn = cn_py_boot_func("import_app");
@@ -16,17 +27,14 @@ PyObject *cn_py_app_load(const char *uri, int *exit_code)
     if (app != NULL)
         return app;
 
-    PyObject *err_type = PyErr_Occurred(); /* borrowed */
-    PyObject *app_import_error = cn_py_boot_func("AppImportError");
-    int is_load_error = app_import_error != NULL &&
-                        PyErr_GivenExceptionMatches(err_type, app_import_error);
-    Py_XDECREF(app_import_error);
-    if (is_load_error) {
+    /* Take the exception out before calling into Python again. */
+    PyObject *type, *value, *tb;
+    PyErr_Fetch(&type, &value, &tb);
+    PyErr_NormalizeException(&type, &value, &tb);
+    if (value != NULL && is_app_import_error(value)) {
         /* Gunicorn prints these without a traceback: they are about the
          * command line, not a bug in the app. */
-        PyObject *type, *value, *tb;
-        PyErr_Fetch(&type, &value, &tb);
-        PyObject *text = value ? PyObject_Str(value) : NULL;
+        PyObject *text = PyObject_Str(value);
         const char *s = text ? PyUnicode_AsUTF8(text) : NULL;
         cn_log_error("%s", s ? s : "cannot load the application");
         PyErr_Clear();
@@ -35,9 +43,10 @@ PyObject *cn_py_app_load(const char *uri, int *exit_code)
         Py_XDECREF(value);
         Py_XDECREF(tb);
         *exit_code = CN_EXIT_APP_LOAD_ERROR;
-    } else {
-        cn_py_log_exception(CN_LOG_ERROR, "Exception in worker process");
-        *exit_code = CN_EXIT_WORKER_BOOT_ERROR;
+        return NULL;
     }
+    PyErr_Restore(type, value, tb);
+    cn_py_log_exception(CN_LOG_ERROR, "Exception in worker process");
+    *exit_code = CN_EXIT_WORKER_BOOT_ERROR;
     return NULL;
 }

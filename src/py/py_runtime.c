@@ -59,8 +59,34 @@ static int sys_path_insert(PyObject *path_list, Py_ssize_t where, const char *di
     return rc;
 }
 
+/* os.environ is a copy taken when the interpreter started: raw_env goes
+ * there too (os.environ.__setitem__ also calls putenv). */
+static int apply_raw_env(const cn_config_t *cfg)
+{
+    PyObject *os = PyImport_ImportModule("os");
+    PyObject *environ = os ? PyObject_GetAttrString(os, "environ") : NULL;
+    int rc = environ ? 0 : -1;
+    for (size_t i = 0; rc == 0 && i < cfg->raw_env.n; i++) {
+        const char *kv = cfg->raw_env.items[i], *eq = strchr(kv, '=');
+        if (eq == NULL)
+            continue; /* the settings table rejects these */
+        PyObject *k = PyUnicode_DecodeFSDefaultAndSize(kv, eq - kv);
+        PyObject *v = PyUnicode_DecodeFSDefault(eq + 1);
+        rc = k && v ? PyObject_SetItem(environ, k, v) : -1;
+        Py_XDECREF(k);
+        Py_XDECREF(v);
+    }
+    Py_XDECREF(environ);
+    Py_XDECREF(os);
+    return rc;
+}
+
 int cn_py_apply_paths(const cn_config_t *cfg, char *err)
 {
+    if (apply_raw_env(cfg) < 0) {
+        cn_py_log_exception(CN_LOG_ERROR, "cannot apply raw_env");
+        return cn_err(err, "cannot apply raw_env");
+    }
     PyObject *path = PySys_GetObject("path"); /* borrowed */
     if (path == NULL || !PyList_Check(path))
         return cn_err(err, "sys.path is not a list");

@@ -3,7 +3,6 @@
 
 Runs only when CUNICORN_WORKER_CLASS=gthread.
 """
-import json
 import resource
 import signal
 import socket

@@ -1,0 +1,365 @@
+"""gevent worker: cooperative concurrency, patched I/O, slow clients,
+graceful stop, WSGI flags, --worker-connections.
+
+Runs only when CUNICORN_WORKER_CLASS=gevent.
+"""
+import http.server
+import os
+import resource
+import selectors
+import signal
+import socket
+import threading
+import time
+
+import pytest
+
+from conftest import IS_GUNICORN, WORKER_CLASS, Conn, build_request, quote
+
+pytestmark = pytest.mark.skipif(WORKER_CLASS != "gevent",
+                                reason="gevent-only tests (running %s)" % WORKER_CLASS)
+
+APP = "app_concurrency:app"
+
+
+def _raise_nofile(want=4096):
+    # the server inherits this limit (Popen), so raise it before starting it
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY:
+        want = min(want, hard)
+    if soft != resource.RLIM_INFINITY and soft < want:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+
+
+def _req(path, version="HTTP/1.1", headers=()):
+    return build_request("GET", path, headers=headers, version=version, host="127.0.0.1")
+
+
+def _parse(buf):
+    """(status, body) if buf holds a complete Content-Length response, else None."""
+    i = buf.find(b"\r\n\r\n")
+    if i < 0:
+        return None
+    head = buf[:i].split(b"\r\n")
+    status = int(head[0].split()[1])
+    cl = None
+    for ln in head[1:]:
+        k, _, v = ln.partition(b":")
+        if k.strip().lower() == b"content-length":
+            cl = int(v.strip())
+    if cl is None:
+        return None  # read to EOF
+    if len(buf) - (i + 4) < cl:
+        return None
+    return status, buf[i + 4:i + 4 + cl]
+
+
+def open_and_send(srv, reqs):
+    """Blocking connect + send of one request per connection (all before any read)."""
+    socks = []
+    try:
+        for data in reqs:
+            s = srv.connect(timeout=10)
+            s.sendall(data)
+            socks.append(s)
+    except BaseException:
+        for s in socks:
+            s.close()
+        raise
+    return socks
+
+
+def read_all(socks, timeout):
+    """Read one response from every socket concurrently (selectors, one thread).
+    Returns a list of (status, body, t_done) or ("error", reason, t)."""
+    sel = selectors.DefaultSelector()
+    bufs = {}
+    results = [None] * len(socks)
+    for idx, s in enumerate(socks):
+        s.setblocking(False)
+        sel.register(s, selectors.EVENT_READ, idx)
+        bufs[idx] = b""
+    deadline = time.monotonic() + timeout
+    pending = len(socks)
+    try:
+        while pending and time.monotonic() < deadline:
+            for key, _ in sel.select(timeout=max(0.0, min(0.5, deadline - time.monotonic()))):
+                idx = key.data
+                try:
+                    d = key.fileobj.recv(65536)
+                except (BlockingIOError, InterruptedError):
+                    continue
+                except OSError as e:
+                    d = b""
+                    results[idx] = ("error", repr(e), time.monotonic())
+                if d:
+                    bufs[idx] += d
+                    got = _parse(bufs[idx])
+                    if got is None:
+                        continue
+                    results[idx] = got + (time.monotonic(),)
+                elif results[idx] is None:
+                    results[idx] = ("error", "EOF after %r" % bufs[idx][:100], time.monotonic())
+                sel.unregister(key.fileobj)
+                pending -= 1
+    finally:
+        sel.close()
+    for i, r in enumerate(results):
+        if r is None:
+            results[i] = ("error", "timeout; have %r" % bufs[i][:100], time.monotonic())
+    return results
+
+
+def close_all(socks):
+    for s in socks:
+        try:
+            s.close()
+        except OSError:
+            pass
+
+
+class SlowLoris:
+    """N connections, one header byte each every `interval` s, from a background
+    thread, for at most `duration` s; the header is never completed."""
+
+    HEAD = b"GET /fast HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: " + b"a" * 200
+
+    def __init__(self, srv, n, interval=0.1, duration=2.0):
+        self.srv, self.n, self.interval, self.duration = srv, n, interval, duration
+        self.socks = []
+        self.errors = 0
+        self._stop = threading.Event()
+        self.thread = None
+
+    def start(self):
+        for _ in range(self.n):
+            s = self.srv.connect(timeout=5)
+            s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            s.setblocking(False)
+            self.socks.append(s)
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+        return self
+
+    def _run(self):
+        t0 = time.monotonic()
+        for i in range(min(int(self.duration / self.interval) + 1, len(self.HEAD))):
+            if self._stop.is_set() or time.monotonic() - t0 > self.duration:
+                break
+            for s in self.socks:
+                try:
+                    s.send(self.HEAD[i:i + 1])
+                except OSError:
+                    self.errors += 1
+            self._stop.wait(self.interval)
+
+    def running(self):
+        return self.thread is not None and self.thread.is_alive()
+
+    def stop(self):
+        self._stop.set()
+        if self.thread is not None:
+            self.thread.join(5)
+        close_all(self.socks)
+
+
+# --------------------------------------------------------------------------
+# cooperative concurrency
+# --------------------------------------------------------------------------
+
+def test_500_concurrent_sleeps_overlap(make_server):
+    _raise_nofile()
+    srv = make_server(APP, args=["--worker-connections", "1000"], workers=1)
+    n = 500
+    t0 = time.monotonic()
+    socks = open_and_send(srv, [_req("/sleep?s=0.5") for _ in range(n)])
+    try:
+        results = read_all(socks, timeout=30)
+    finally:
+        close_all(socks)
+    elapsed = time.monotonic() - t0
+    bad = [r for r in results if r[:2] != (200, b"slept")]
+    assert not bad, "%d bad responses, e.g. %r" % (len(bad), bad[:3])
+    # serialized this would be 250 s; overlapping it is ~0.5 s
+    assert elapsed < 2.0, elapsed
+
+
+class _SlowBackend(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.0"
+
+    def do_GET(self):  # noqa: N802
+        time.sleep(0.5)
+        body = b"backend:" + self.path.encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *a):
+        pass
+
+
+class _Backend(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 256
+
+
+@pytest.fixture
+def slow_backend():
+    httpd = _Backend(("127.0.0.1", 0), _SlowBackend)
+    t = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
+    t.start()
+    try:
+        yield "http://127.0.0.1:%d" % httpd.server_address[1]
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        t.join(5)
+
+
+def test_patched_urllib_fetches_overlap(make_server, slow_backend):
+    srv = make_server(APP, args=["--worker-connections", "1000"], workers=1)
+    n = 50
+    reqs = [_req("/fetch?url=%s" % quote(slow_backend + "/item%d" % i)) for i in range(n)]
+    t0 = time.monotonic()
+    socks = open_and_send(srv, reqs)
+    try:
+        results = read_all(socks, timeout=30)
+    finally:
+        close_all(socks)
+    elapsed = time.monotonic() - t0
+    for i, r in enumerate(results):
+        assert r[:2] == (200, b"backend:/item%d" % i), r
+    # serialized: 25 s; overlapping: ~0.5 s
+    assert elapsed < 2.5, elapsed
+
+
+def test_slow_header_clients_do_not_delay_normal_request(make_server):
+    _raise_nofile()
+    srv = make_server(APP, args=["--worker-connections", "1000", "--timeout", "30"], workers=1)
+    loris = SlowLoris(srv, 100, interval=0.1, duration=2.0).start()
+    try:
+        time.sleep(0.4)
+        timings = []
+        for i in range(3):
+            if not loris.running():
+                break
+            t0 = time.monotonic()
+            with Conn.open(srv, timeout=10) as c:
+                c.send(_req("/echo/normal%d" % i))
+                r = c.read_response()
+            timings.append(time.monotonic() - t0)
+            assert r.status == 200 and r.body == b"/echo/normal%d" % i
+            time.sleep(0.3)
+        assert timings
+        assert loris.running(), "normal requests outlasted the slow-client window"
+        assert max(timings) < 1.0, timings
+        assert loris.errors == 0, "slow connections dropped (%d send errors)" % loris.errors
+    finally:
+        loris.stop()
+    r = srv.get("/fast")
+    assert r.status == 200 and r.body == b"fast"
+
+
+# --------------------------------------------------------------------------
+# graceful stop
+# --------------------------------------------------------------------------
+
+def test_graceful_stop_100_inflight(make_server):
+    _raise_nofile()
+    srv = make_server(APP, args=["--worker-connections", "1000"], workers=1,
+                      graceful_timeout=10)
+    n = 100
+    socks = open_and_send(srv, [_req("/sleep?s=1") for _ in range(n)])
+    try:
+        time.sleep(0.4)  # all accepted and sleeping in their greenlets
+        t_term = time.monotonic()
+        srv.send_signal(signal.SIGTERM)
+        results = read_all(socks, timeout=15)
+        rc = srv.wait_exit(15)
+        exit_after = time.monotonic() - t_term
+    finally:
+        close_all(socks)
+    bad = [(i, r) for i, r in enumerate(results) if r[:2] != (200, b"slept")]
+    assert not bad, "lost %d in-flight requests, e.g. %r" % (len(bad), bad[:3])
+    assert rc == 0, "master exit %r\n%s" % (rc, srv.log_text()[-3000:])
+    assert exit_after < 10, exit_after
+
+
+# --------------------------------------------------------------------------
+# WSGI flags / patching
+# --------------------------------------------------------------------------
+
+@pytest.mark.skipif(IS_GUNICORN, reason="gunicorn's gevent worker sets wsgi.multithread True")
+def test_wsgi_flags(make_server):
+    srv = make_server(APP, args=["--worker-connections", "100"], workers=2)
+    env = srv.get_json("/env")
+    assert env["multithread"] is False
+    assert env["multiprocess"] is True
+    assert env["run_once"] is False
+    assert env["gevent_loaded"] is True
+    assert env["time_sleep_patched"] is True
+
+
+def test_unpatched_blocking_call_still_works_serialized(make_server):
+    srv = make_server(APP, args=["--worker-connections", "100"], workers=1)
+    n = 5
+    t0 = time.monotonic()
+    socks = open_and_send(srv, [_req("/rawsleep?s=0.3") for _ in range(n)])
+    try:
+        results = read_all(socks, timeout=20)
+    finally:
+        close_all(socks)
+    elapsed = time.monotonic() - t0
+    for r in results:
+        assert r[:2] == (200, b"rawslept"), r
+    # the original select blocks the hub: the sleeps cannot overlap
+    assert elapsed >= n * 0.3 * 0.9, elapsed
+    assert elapsed < 10, elapsed
+    r = srv.get("/fast")
+    assert r.status == 200
+
+
+# --------------------------------------------------------------------------
+# --worker-connections
+# --------------------------------------------------------------------------
+
+def test_worker_connections_bounds_concurrent_greenlets(make_server, tmp_path):
+    srv = make_server(APP, args=["--worker-connections", "5"], workers=1)
+    rec = str(tmp_path / "record.txt")
+    qfile = quote(rec)
+    # 5 slow requests in flight, then a 6th
+    first = open_and_send(srv, [_req("/record?s=1.5&id=%d&file=%s" % (i, qfile)) for i in range(5)])
+    sixth = []
+    try:
+        time.sleep(0.3)
+        sixth = open_and_send(srv, [_req("/record?s=0.1&id=6&file=%s" % qfile)])
+        results = read_all(first + sixth, timeout=20)
+    finally:
+        close_all(first + sixth)
+    for r in results:
+        assert r[:2] == (200, b"recorded"), r
+    starts, ends = {}, {}
+    with open(rec) as f:
+        for line in f:
+            kind, tag, t = line.split()
+            (starts if kind == "start" else ends)[tag] = float(t)
+    assert len(starts) == 6 and len(ends) == 6, (starts, ends)
+    first5 = [starts[str(i)] for i in range(5)]
+    # the first five overlap
+    assert max(first5) - min(first5) < 1.0, first5
+    # the sixth does not start before one of the five has finished
+    first_end = min(ends[str(i)] for i in range(5))
+    assert starts["6"] >= first_end - 0.05, (starts, ends)
+
+
+def test_keepalive_reuse_and_idle_timeout(make_server):
+    srv = make_server(APP, args=["--worker-connections", "100", "--keep-alive", "1"], workers=1)
+    with Conn.open(srv, timeout=10) as c:
+        for i in range(50):
+            c.send(_req("/echo/k%d" % i))
+            r = c.read_response()
+            assert r.status == 200 and r.body == b"/echo/k%d" % i
+        t0 = time.monotonic()
+        assert c.peer_closed(timeout=3.0), "idle keep-alive connection not closed"
+        assert 0.5 <= time.monotonic() - t0 < 3.0
