@@ -49,6 +49,7 @@ typedef struct cn_config {
     int limit_request_line;
     int limit_request_fields;
     int limit_request_field_size;
+    int limit_request_body;
     /* server mechanics */
     char *chdir;
     char *pythonpath;  /* comma-separated directories */

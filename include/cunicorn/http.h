@@ -22,6 +22,7 @@ typedef struct cn_http_limits {
     uint32_t request_line; /* 0 = unlimited; Gunicorn default 4094 */
     uint32_t fields;       /* max number of header fields, default 100 */
     uint32_t field_size;   /* max bytes of one "name: value", default 8190 */
+    uint64_t body;         /* max decoded body bytes, 0 = unlimited: 413 */
 } cn_http_limits_t;
 
 typedef struct cn_http_header {
@@ -83,6 +84,7 @@ typedef struct cn_http_parser {
     char _tname[24];          /* its first bytes, to spot forbidden trailer fields */
     uint32_t _chunk_line;     /* bytes of the current chunk-size line */
     uint64_t _remaining;      /* body bytes left: of the Content-Length or the chunk */
+    uint64_t _body_total;     /* chunk sizes announced so far (limits.body) */
     /* On CN_PARSE_ERROR: the status to answer (400, 413, 414, 431) and a
      * static, human readable reason for the log. */
     int status;

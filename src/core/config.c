@@ -108,6 +108,11 @@ static const cn_setting_t settings[] = {
      "INT", CN_T_INT, OFF(limit_request_field_size), "8190", 0, INT_MAX, NULL, "Security",
      "Limit the allowed size of an HTTP request header field (name, value and line end). "
      "0 means the default, 8190."},
+    {"limit_request_body", {"--limit-request-body", NULL}, "INT", CN_T_INT,
+     OFF(limit_request_body), "0", 0, INT_MAX, NULL, "Security",
+     "The maximum size of a request body in bytes, Content-Length and chunked alike; a larger "
+     "body is answered with 413 before it is read (or, for chunked bodies, as soon as the "
+     "chunk sizes pass the limit). 0 means unlimited."},
     {"check_config", {"--check-config", NULL}, NULL, CN_T_BOOL, OFF(check_config), "false", 0, 0,
      NULL, "Debugging",
      "Check the configuration and exit. The exit status is 0 when the configuration (and the "

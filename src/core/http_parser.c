@@ -682,6 +682,9 @@ static int size_byte(cn_http_parser_t *p, unsigned char c)
     default: /* B_SIZE_LF */
         if (c != '\n')
             return reject(p, 400, "bare CR in chunk size line");
+        p->_body_total += p->_remaining; /* sizes are < 2^60; only read with a limit */
+        if (p->limits.body != 0 && p->_body_total > p->limits.body)
+            return reject(p, 413, "chunked request body larger than limit_request_body");
         p->_bstate = p->_remaining == 0 ? B_TR_START : B_DATA;
         return 0;
     }
@@ -802,7 +805,12 @@ static enum cn_parse head_result(cn_http_parser_t *p, llhttp_errno_t err, const 
     p->_fed = req->head_len;
     if (check_line_endings(p, buf, req->head_len) < 0)
         return CN_PARSE_ERROR;
+    if (p->limits.body != 0 && req->content_length > p->limits.body) {
+        reject(p, 413, "Content-Length larger than limit_request_body");
+        return CN_PARSE_ERROR;
+    }
     p->_head_done = true;
+    p->_body_total = 0;
     p->_remaining = req->content_length;
     p->_bstate = req->chunked ? B_SIZE : req->content_length > 0 ? B_LENGTH : B_DONE;
     p->_chunk_line = 0;

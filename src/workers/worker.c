@@ -44,6 +44,7 @@ static cn_http_limits_t worker_limits(const cn_config_t *cfg)
                    ? 32768
                    : (uint32_t)cfg->limit_request_fields;
     l.field_size = (uint32_t)cfg->limit_request_field_size;
+    l.body = (uint64_t)cfg->limit_request_body;
     return l;
 }
 

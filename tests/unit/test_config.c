@@ -73,7 +73,7 @@ START_TEST(table_sane)
 {
     size_t n;
     const cn_setting_t *rows = cn_settings(&n);
-    ck_assert_uint_eq(n, 27);
+    ck_assert_uint_eq(n, 28);
     ck_assert_uint_lt(n, sizeof(cfg._source));
     for (size_t i = 0; i < n; i++) {
         ck_assert_ptr_eq(cn_setting_find(rows[i].name), &rows[i]);
@@ -314,7 +314,7 @@ START_TEST(cli_every_flag)
                          "--chdir", "/tmp", "--pythonpath", "a,b", "-e", "K=V", "-n", "name", "-p",
                          "/tmp/pid", "--access-logfile", "/tmp/a", "--access-logformat", "F",
                          "--error-logfile", "/tmp/e", "--log-level", "DEBUG", "--reuse-port",
-                         "--check-config", "--print-config", "--forwarded-allow-ips", "*",
+                         "--check-config", "--print-config", "--forwarded-allow-ips", "*", "--limit-request-body", "11",
                          "app:wsgi", NULL),
                      0);
     ck_assert_str_eq(cfg.config, "conf.py");
@@ -342,6 +342,7 @@ START_TEST(cli_every_flag)
     ck_assert(cfg.reuse_port && cfg.check_config && cfg.print_config);
     ck_assert_str_eq(cfg.app_uri, "app:wsgi");
     ck_assert_str_eq(cfg.forwarded_allow_ips, "*");
+    ck_assert_int_eq(cfg.limit_request_body, 11);
     size_t n;
     const cn_setting_t *rows = cn_settings(&n);
     for (size_t i = 0; i < n; i++)

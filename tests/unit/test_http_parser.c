@@ -39,7 +39,7 @@ struct invalid_case {
 
 #define BAD(name, raw, status) {name, raw, sizeof(raw) - 1, status}
 
-static const cn_http_limits_t default_limits = {4094, 100, 8190};
+static const cn_http_limits_t default_limits = {4094, 100, 8190, 0};
 
 /* ---- the feeding harness ------------------------------------------------- */
 
@@ -490,9 +490,29 @@ static void expect_all_ways(const char *raw, const cn_http_limits_t *lim, enum c
     }
 }
 
+START_TEST(test_limit_request_body)
+{
+    cn_http_limits_t lim = {4094, 100, 8190, 10};
+    expect_all_ways("POST / HTTP/1.1\r\nContent-Length: 10\r\n\r\n0123456789", &lim,
+                    CN_PARSE_DONE, 0);
+    /* refused from the head alone, before any body byte is read */
+    expect_all_ways("POST / HTTP/1.1\r\nContent-Length: 11\r\n\r\n", &lim, CN_PARSE_ERROR, 413);
+    expect_all_ways("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+                    "4\r\n0123\r\n6\r\n456789\r\n0\r\n\r\n",
+                    &lim, CN_PARSE_DONE, 0);
+    /* refused when the chunk sizes announced pass the limit */
+    expect_all_ways("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+                    "4\r\n0123\r\n7\r\n",
+                    &lim, CN_PARSE_ERROR, 413);
+    expect_all_ways("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+                    "fffffffffffffff\r\n",
+                    &lim, CN_PARSE_ERROR, 413);
+}
+END_TEST
+
 START_TEST(test_limit_request_line)
 {
-    cn_http_limits_t lim = {30, 100, 8190};
+    cn_http_limits_t lim = {30, 100, 8190, 0};
     /* "GET " + target + " HTTP/1.1" = 13 + target */
     char *ok = repeat("GET /", 'a', 16, " HTTP/1.1\r\nHost: x\r\n\r\n");
     char *bad = repeat("GET /", 'a', 17, " HTTP/1.1\r\nHost: x\r\n\r\n");
@@ -505,7 +525,7 @@ END_TEST
 
 START_TEST(test_limit_request_line_unlimited)
 {
-    cn_http_limits_t lim = {0, 100, 8190};
+    cn_http_limits_t lim = {0, 100, 8190, 0};
     char *big = repeat("GET /", 'a', 100000, " HTTP/1.1\r\n\r\n");
     struct feed f = {big, strlen(big), 0, false};
     cn_http_parser_t p;
@@ -521,7 +541,7 @@ END_TEST
 
 START_TEST(test_limit_fields)
 {
-    cn_http_limits_t lim = {4094, 3, 8190};
+    cn_http_limits_t lim = {4094, 3, 8190, 0};
     expect_all_ways("GET / HTTP/1.1\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n", &lim, CN_PARSE_DONE, 0);
     expect_all_ways("GET / HTTP/1.1\r\nA: 1\r\nB: 2\r\nC: 3\r\nD: 4\r\n\r\n", &lim, CN_PARSE_ERROR,
                     431);
@@ -532,7 +552,7 @@ END_TEST
 
 START_TEST(test_limit_field_size)
 {
-    cn_http_limits_t lim = {4094, 100, 20};
+    cn_http_limits_t lim = {4094, 100, 20, 0};
     /* Gunicorn counts the line with its CRLF: "X-Long: " is 8 bytes, 10 more
      * and the CRLF make exactly 20 */
     expect_all_ways("GET / HTTP/1.1\r\nX-Long: 1234567890\r\n\r\n", &lim, CN_PARSE_DONE, 0);
@@ -556,7 +576,7 @@ END_TEST
  * a field line of 8188 bytes plus CRLF fits, one more byte does not. */
 START_TEST(test_limit_field_size_zero)
 {
-    cn_http_limits_t lim = {4094, 100, 0};
+    cn_http_limits_t lim = {4094, 100, 0, 0};
     char *ok = repeat("GET / HTTP/1.1\r\nX: ", 'y', 8185, "\r\n\r\n");
     char *bad = repeat("GET / HTTP/1.1\r\nX: ", 'y', 8186, "\r\n\r\n");
     struct feed fok = {ok, strlen(ok), 0, false}, fbad = {bad, strlen(bad), 0, true};
@@ -669,6 +689,7 @@ static Suite *http_parser_suite(void)
     tc = tcase_create("limits");
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_limit_request_line);
+    tcase_add_test(tc, test_limit_request_body);
     tcase_add_test(tc, test_limit_request_line_unlimited);
     tcase_add_test(tc, test_limit_fields);
     tcase_add_test(tc, test_limit_field_size);

@@ -56,7 +56,7 @@ static int scheme_of(const char *head, bool *https)
     ck_assert_int_eq(cn_scheme_headers_parse(&sh, defaults, err), 0);
     cn_http_parser_t p;
     cn_http_request_t req;
-    cn_http_limits_t limits = {4094, 100, 8190};
+    cn_http_limits_t limits = {4094, 100, 8190, 0};
     cn_http_parser_init(&p, &limits);
     cn_http_request_init(&req);
     ck_assert_int_eq(cn_http_parse_head(&p, &req, head, strlen(head)), CN_PARSE_DONE);
