@@ -388,6 +388,10 @@ class Server:
         return self.proc.returncode
 
 
+SANITIZER_REPORT = re.compile(r"ERROR: AddressSanitizer|ERROR: LeakSanitizer|"
+                              r"WARNING: ThreadSanitizer|runtime error: ")
+
+
 class ServerFactory:
     def __init__(self, tmp_path):
         self.tmp_path = tmp_path
@@ -404,11 +408,23 @@ class ServerFactory:
         return srv
 
     def close(self):
+        reports = []
         for s in self.servers:
             try:
                 s.stop(timeout=5)
             except Exception:
                 pass
+            try:
+                text = s.log_text()
+            except OSError:
+                continue
+            # A sanitizer build reports memory and UB errors on the server's
+            # stderr; any such report fails the test that ran the server.
+            m = SANITIZER_REPORT.search(text)
+            if m:
+                reports.append(text[max(0, m.start() - 200):m.start() + 3000])
+        if reports:
+            pytest.fail("sanitizer report in the server log:\n" + reports[0], pytrace=False)
 
 
 @pytest.fixture

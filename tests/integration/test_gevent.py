@@ -363,3 +363,58 @@ def test_keepalive_reuse_and_idle_timeout(make_server):
         t0 = time.monotonic()
         assert c.peer_closed(timeout=3.0), "idle keep-alive connection not closed"
         assert 0.5 <= time.monotonic() - t0 < 3.0
+
+
+# --------------------------------------------------------------------------
+# stop signals with idle connections
+# --------------------------------------------------------------------------
+
+def test_term_closes_idle_keepalive_at_once(make_server):
+    srv = make_server(APP, args=["--worker-connections", "100", "--keep-alive", "30"],
+                      workers=1, graceful_timeout=10)
+    idle = Conn.open(srv, timeout=10)
+    busy = Conn.open(srv, timeout=10)
+    try:
+        idle.send(_req("/echo/idle"))
+        assert idle.read_response().status == 200
+        busy.send(_req("/sleep?s=1"))
+        time.sleep(0.3)
+        t0 = time.monotonic()
+        srv.send_signal(signal.SIGTERM)
+        assert idle.peer_closed(timeout=1.5), "idle keep-alive connection not closed on TERM"
+        r = busy.read_response(timeout=10)
+        assert r.status == 200 and r.body == b"slept"
+        rc = srv.wait_exit(12)
+        took = time.monotonic() - t0
+        assert rc == 0, srv.log_text()[-3000:]
+        # nothing left to wait for once the busy request is done: no need to
+        # run into the 10 s graceful timeout
+        assert took < 5.0, "master took %.1fs to exit\n%s" % (took, srv.log_text()[-3000:])
+        assert "signal 9" not in srv.log_text(), srv.log_text()[-3000:]
+    finally:
+        idle.close()
+        busy.close()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGQUIT], ids=["INT", "QUIT"])
+def test_quick_stop_does_not_wait(make_server, sig):
+    srv = make_server(APP, args=["--worker-connections", "100", "--keep-alive", "30"],
+                      workers=1, graceful_timeout=10)
+    idle = Conn.open(srv, timeout=10)
+    busy = Conn.open(srv, timeout=10)
+    try:
+        idle.send(_req("/echo/idle"))
+        assert idle.read_response().status == 200
+        busy.send(_req("/block?s=5"))
+        time.sleep(0.3)
+        t0 = time.monotonic()
+        srv.send_signal(sig)
+        rc = srv.wait_exit(12)
+        took = time.monotonic() - t0
+        assert rc == 0, "master exit %r\n%s" % (rc, srv.log_text()[-3000:])
+        # quick stop: neither the 5 s request nor the 10 s graceful timeout is awaited
+        assert took < 3.0, "master took %.1fs to exit\n%s" % (took, srv.log_text()[-3000:])
+        assert idle.peer_closed(timeout=2.0)
+    finally:
+        idle.close()
+        busy.close()
