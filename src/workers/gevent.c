@@ -244,14 +244,20 @@ static PyObject *py_accept(PyObject *self, PyObject *index)
 /* Kill greenlets: the idle ones (graceful stop) or all (quick stop). */
 static void kill_connections(gevent_worker_t *gw, bool idle_only)
 {
-    for (gconn_t *g = gw->conns; g != NULL; g = g->next) {
+    PyObject *no_args = PyTuple_New(0), *kwargs = Py_BuildValue("{s:O}", "block", Py_False);
+    for (gconn_t *g = gw->conns; no_args && kwargs && g != NULL; g = g->next) {
         if (g->greenlet == NULL || (idle_only && !g->idle))
             continue;
-        PyObject *r = PyObject_CallMethod(g->greenlet, "kill", "(O)", Py_False);
+        /* kill(block=False): GreenletExit is raised in it at its next switch */
+        PyObject *kill = PyObject_GetAttrString(g->greenlet, "kill");
+        PyObject *r = kill ? PyObject_Call(kill, no_args, kwargs) : NULL;
         if (r == NULL)
-            PyErr_Clear(); /* already dead: nothing to stop */
+            cn_py_log_exception(CN_LOG_WARNING, "cannot stop a connection's greenlet");
         Py_XDECREF(r);
+        Py_XDECREF(kill);
     }
+    Py_XDECREF(no_args);
+    Py_XDECREF(kwargs);
 }
 
 static void begin_stop(gevent_worker_t *gw, bool quick)

@@ -16,6 +16,7 @@
  * of fuzz_common.c. Any violation aborts. */
 #include "fuzz_common.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -59,6 +60,7 @@ static void run_stream(const char *s, size_t n, const cn_http_limits_t *lim, fz_
 static void record_head(struct rec *r, const cn_http_request_t *req);
 static bool same_span(cn_span_t a, cn_span_t b);
 static bool same_rec(const struct rec *x, const struct rec *y);
+static void print_run(const char *what, const struct run *r);
 static void compare_runs(const struct run *a, const struct run *b);
 
 static char *copy_of(const char *s, size_t n)
@@ -277,8 +279,31 @@ static bool same_rec(const struct rec *x, const struct rec *y)
            x->keep_alive == y->keep_alive && x->upgrade == y->upgrade && x->cl == y->cl;
 }
 
+static void print_run(const char *what, const struct run *r)
+{
+    fprintf(stderr, "%s run: %zu request(s)\n", what, r->nrecs);
+    for (size_t i = 0; i < r->nrecs; i++) {
+        const struct rec *x = &r->recs[i];
+        fprintf(stderr,
+                "  #%zu head %d body %d status %d head_len %zu body_in %zu decoded %zu "
+                "target %u+%u headers %u cl %d/%llu chunked %d keep_alive %d\n",
+                i, x->head_rc, x->body_rc, x->status, x->head_len, x->body_in, x->decoded,
+                x->target.off, x->target.len, x->nheaders, x->has_cl,
+                (unsigned long long)x->cl, x->chunked, x->keep_alive);
+    }
+}
+
 static void compare_runs(const struct run *a, const struct run *b)
 {
+    bool same = a->nrecs == b->nrecs;
+    for (size_t i = 0; same && i < a->nrecs; i++)
+        same = a->recs[i].head_rc == b->recs[i].head_rc &&
+               a->recs[i].body_rc == b->recs[i].body_rc &&
+               a->recs[i].status == b->recs[i].status && same_rec(&a->recs[i], &b->recs[i]);
+    if (!same) {
+        print_run("split", a);
+        print_run("whole", b);
+    }
     if (a->nrecs != b->nrecs)
         fz_fail("split and whole runs parsed a different number of requests");
     for (size_t i = 0; i < a->nrecs; i++) {
