@@ -36,11 +36,17 @@ for t in "${targets[@]}"; do
     cp "$root/tests/fuzz/corpus/$name/." "$corpus/" -r
     log=$work/$name.log
     rc=0
+    par=()
+    # -jobs runs workers in subprocesses logging to fuzz-N.log in the cwd
+    ((jobs > 1)) && par=(-jobs="$jobs" -workers="$jobs")
     (cd "$work" && UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
         "$build/tests/fuzz/$t" -max_total_time="$secs" -timeout=5 -rss_limit_mb=2048 \
-        -max_len="$max_len" -print_final_stats=1 -jobs="$jobs" -workers="$jobs" \
+        -max_len="$max_len" -print_final_stats=1 "${par[@]}" \
         -artifact_prefix="$work/$name-artifacts/" "$corpus" >"$log" 2>&1) || rc=$?
-    [[ $jobs -gt 1 ]] && cat "$work"/fuzz-*.log >>"$log" 2>/dev/null || true
+    if ((jobs > 1)); then
+        cat "$work"/fuzz-*.log >>"$log" 2>/dev/null || true
+        rm -f "$work"/fuzz-*.log
+    fi
     execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' |
             awk '{s+=$1} END {print s+0}')
     cov=$(grep -oE 'cov: [0-9]+ ft: [0-9]+' "$log" | tail -1)

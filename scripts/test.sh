@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Install what is missing, build, and run every test: the Check unit suites
 # and the integration suites (real binary, real sockets) through ctest, first
-# in a normal build, then in an AddressSanitizer + UBSan build.
-#   scripts/test.sh            both builds
-#   SANITIZE=0 scripts/test.sh the normal build only
+# in a normal build, then a bounded libFuzzer run of the parser, then
+# everything again in an AddressSanitizer + UBSan build.
+#   scripts/test.sh                  all of it
+#   SANITIZE=0 scripts/test.sh       skip the sanitizer build
+#   FUZZ_SECONDS=0 scripts/test.sh   skip fuzzing (default 60 s per target)
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 "$root/scripts/install-deps.sh" --test
@@ -17,6 +19,10 @@ run_suite() {
 
 echo "== normal build =="
 run_suite "$root/build"
+if [[ ${FUZZ_SECONDS:-60} != 0 ]]; then
+    echo "== libFuzzer: request parser and chunked decoder, ${FUZZ_SECONDS:-60} s each =="
+    "$root/scripts/fuzz.sh" "${FUZZ_SECONDS:-60}"
+fi
 if [[ ${SANITIZE:-1} != 0 ]]; then
     echo "== AddressSanitizer + UndefinedBehaviorSanitizer build =="
     # Python's own allocations outlive the process on purpose; leak reports

@@ -228,7 +228,8 @@ static int scan_line(cn_http_parser_t *p, const char *buf, size_t len, size_t *l
             *lf = i;
             return 1;
         }
-        if (c == '\r' && i + 1 < len && buf[i + 1] != '\n')
+        /* Checked from the byte after the CR, which may come in a later read. */
+        if (i > 0 && buf[i - 1] == '\r')
             return reject(p, 400, "bare CR in request line");
         if (c != '\r' && (c < 0x20 || c == 0x7f))
             return reject(p, 400, "control character in request line");

@@ -490,6 +490,22 @@ static void expect_all_ways(const char *raw, const cn_http_limits_t *lim, enum c
     }
 }
 
+/* A CR at the end of one read and a non-LF byte at the start of the next is
+ * refused as soon as that byte arrives (found by fuzz_request). */
+START_TEST(test_bare_cr_across_reads)
+{
+    const char *raw = "GET /a\rb HTTP/1.1\r\n\r\n";
+    cn_http_parser_t p;
+    cn_http_request_t req;
+    cn_http_parser_init(&p, &default_limits);
+    cn_http_request_init(&req);
+    ck_assert_int_eq(cn_http_parse_head(&p, &req, raw, 7), CN_PARSE_AGAIN); /* ends on the CR */
+    ck_assert_int_eq(cn_http_parse_head(&p, &req, raw, 8), CN_PARSE_ERROR);
+    ck_assert_int_eq(p.status, 400);
+    cn_http_request_free(&req);
+}
+END_TEST
+
 START_TEST(test_limit_request_body)
 {
     cn_http_limits_t lim = {4094, 100, 8190, 10};
@@ -690,6 +706,7 @@ static Suite *http_parser_suite(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_limit_request_line);
     tcase_add_test(tc, test_limit_request_body);
+    tcase_add_test(tc, test_bare_cr_across_reads);
     tcase_add_test(tc, test_limit_request_line_unlimited);
     tcase_add_test(tc, test_limit_fields);
     tcase_add_test(tc, test_limit_field_size);
