@@ -63,6 +63,13 @@ typedef struct cn_config {
     /* proxies */
     char *forwarded_allow_ips;    /* "*" or IPs/CIDRs, comma-separated */
     char *secure_scheme_headers;  /* "NAME=VALUE,..." */
+    bool proxy_protocol;          /* PROXY v1/v2 preamble from forwarded_allow_ips */
+    /* HTTP parsing (all off by default; each one accepts more) */
+    bool strip_header_spaces;
+    bool permit_unconventional_http_method;
+    bool casefold_http_method;
+    bool permit_obsolete_folding;
+    char *header_map;             /* "drop", "refuse" or "dangerous" */
     /* logging */
     char *accesslog;
     char *access_log_format;

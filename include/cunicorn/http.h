@@ -25,6 +25,31 @@ typedef struct cn_http_limits {
     uint64_t body;         /* max decoded body bytes, 0 = unlimited: 413 */
 } cn_http_limits_t;
 
+/* What to do with a header name containing '_' (Gunicorn's header_map):
+ * a WSGI environ maps '-' and '_' to the same key, so "X_Foo" could pose as
+ * "X-Foo" behind a proxy that checked only the latter. */
+enum cn_http_header_map {
+    CN_HTTP_HEADER_MAP_DROP,      /* left out of the request (still counted
+                                     against the limits); the default */
+    CN_HTTP_HEADER_MAP_REFUSE,    /* the request is answered 400 */
+    CN_HTTP_HEADER_MAP_DANGEROUS, /* kept: the environ joins it with its
+                                     '-' twin */
+};
+
+/* Parser options (Gunicorn settings of the same names). All false / DROP is
+ * Gunicorn's default; each true only makes the parser accept more. */
+typedef struct cn_http_options {
+    bool strip_header_spaces;          /* "Name : v": spaces before ':' dropped */
+    bool permit_unconventional_method; /* any token method, lowercase too */
+    bool casefold_method;              /* method upper-cased (cn_http_request_rewrite) */
+    bool permit_obsolete_folding;      /* continuation lines joined with SP */
+    uint8_t header_map;                /* enum cn_http_header_map */
+} cn_http_options_t;
+
+/** "drop", "refuse" or "dangerous" (any case, surrounding spaces ignored,
+ * as Gunicorn) -> enum cn_http_header_map; -1 for anything else. */
+int cn_http_header_map_parse(const char *s);
+
 typedef struct cn_http_header {
     cn_span_t name;  /* into the head buffer */
     cn_span_t value; /* surrounding OWS already trimmed */
@@ -61,6 +86,7 @@ typedef struct cn_http_parser {
     llhttp_t _ll;
     llhttp_settings_t _settings;
     cn_http_limits_t limits;
+    cn_http_options_t opts;   /* set with cn_http_parser_set_options() */
     cn_http_request_t *_req;  /* borrowed during parse_head */
     const char *_base;        /* borrowed: start of the head buffer */
     size_t _fed;              /* bytes of the head buffer llhttp has seen */
@@ -85,6 +111,9 @@ typedef struct cn_http_parser {
     uint32_t _chunk_line;     /* bytes of the current chunk-size line */
     uint64_t _remaining;      /* body bytes left: of the Content-Length or the chunk */
     uint64_t _body_total;     /* chunk sizes announced so far (limits.body) */
+    uint32_t _nfields;        /* header fields seen, dropped ones included */
+    bool _drop_field;         /* the current field is dropped (header_map) */
+    bool _folded;             /* a value holds obs-fold lines to join */
     /* On CN_PARSE_ERROR: the status to answer (400, 413, 414, 431) and a
      * static, human readable reason for the log. */
     int status;
@@ -93,6 +122,9 @@ typedef struct cn_http_parser {
 
 /** Prepare a parser for a new connection (limits copied). */
 void cn_http_parser_init(cn_http_parser_t *p, const cn_http_limits_t *limits);
+/** Set the options (copied; the defaults are all false / DROP). Call
+ * before the first parse_head. */
+void cn_http_parser_set_options(cn_http_parser_t *p, const cn_http_options_t *opts);
 /** Forget the current request; the next parse_head starts a new message. */
 void cn_http_parser_reset(cn_http_parser_t *p);
 
@@ -112,6 +144,15 @@ void cn_http_request_free(cn_http_request_t *req);
  */
 enum cn_parse cn_http_parse_head(cn_http_parser_t *p, cn_http_request_t *req,
                                  const char *buf, size_t len);
+
+/**
+ * After a DONE head: apply in place, in buf (the buffer the head was parsed
+ * from), what the options ask of the request's bytes: upper-case the method
+ * (casefold_method) and join folded values into one line, each line's OWS
+ * dropped and lines joined with one SP (permit_obsolete_folding; the value
+ * span shrinks). Idempotent; does nothing with the default options.
+ */
+void cn_http_request_rewrite(const cn_http_parser_t *p, cn_http_request_t *req, char *buf);
 
 /**
  * Decode body bytes after a DONE head. in/len are raw bytes from the wire;

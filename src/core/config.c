@@ -8,6 +8,7 @@
  * --print-config and docs/settings.md live in cli.c, driven by this table. */
 #define _GNU_SOURCE /* sched_getaffinity, CPU_COUNT */
 #include "cunicorn/config.h"
+#include "cunicorn/http.h"
 #include "cunicorn/log.h"
 #include "cunicorn/proxy.h"
 
@@ -30,6 +31,7 @@ static int validate_loglevel(const char *value, char *err);
 static int validate_chdir(const char *value, char *err);
 static int validate_allow_ips(const char *value, char *err);
 static int validate_scheme_headers(const char *value, char *err);
+static int validate_header_map(const char *value, char *err);
 static int row_index(const cn_setting_t *s);
 static void strlist_clear(cn_strlist_t *l);
 static void strlist_push(cn_strlist_t *l, const char *s, size_t n);
@@ -142,6 +144,13 @@ static const cn_setting_t settings[] = {
      "Headers, and the values that mean HTTPS, that a trusted front end uses to tell the "
      "original scheme (wsgi.url_scheme). Set it in the config file as a dict, as with Gunicorn; "
      "requests whose scheme headers disagree are rejected with 400."},
+    {"proxy_protocol", {"--proxy-protocol", NULL}, NULL, CN_T_BOOL, OFF(proxy_protocol), "false",
+     0, 0, NULL, "Server Mechanics",
+     "Accept a PROXY protocol preamble (version 1, text, or version 2, binary) before the first "
+     "request of a connection, as sent by HAProxy, stunnel or a cloud load balancer; "
+     "REMOTE_ADDR and REMOTE_PORT then name the client it reports. Only peers in "
+     "forwarded_allow_ips may send one (others are answered 403); a malformed preamble is "
+     "answered 400. Connections without a preamble are served as usual."},
     {"pidfile", {"-p", "--pid", NULL}, "FILE", CN_T_STR, OFF(pidfile), NULL, 0, 0, NULL,
      "Server Mechanics",
      "A filename to use for the PID file. When unset no PID file is written."},
@@ -170,6 +179,32 @@ static const cn_setting_t settings[] = {
      "Server Mechanics",
      "A comma-separated list of directories to add to the Python path, for example "
      "/home/djangoprojects/myproject,/home/python/mylibrary."},
+    {"strip_header_spaces", {"--strip-header-spaces", NULL}, NULL, CN_T_BOOL,
+     OFF(strip_header_spaces), "false", 0, 0, NULL, "Server Mechanics",
+     "Strip spaces between a header name and the colon (\"Content-Length : 3\"), instead of "
+     "rejecting the request with 400. Such requests break HTTP/1.1 and are a known request "
+     "smuggling vector; use with care, only if a client needs it."},
+    {"permit_unconventional_http_method", {"--permit-unconventional-http-method", NULL}, NULL,
+     CN_T_BOOL, OFF(permit_unconventional_http_method), "false", 0, 0, NULL, "Server Mechanics",
+     "Accept any token as the request method. By default a method must be 3 to 20 characters "
+     "without lowercase letters or '#', which covers every registered method; others get 400. "
+     "Use with care and only if necessary."},
+    {"casefold_http_method", {"--casefold-http-method", NULL}, NULL, CN_T_BOOL,
+     OFF(casefold_http_method), "false", 0, 0, NULL, "Server Mechanics",
+     "Upper-case the request method before the application sees it (REQUEST_METHOD). Methods "
+     "are case-sensitive; this only helps with clients that send lowercase methods, which "
+     "also needs permit_unconventional_http_method."},
+    {"permit_obsolete_folding", {"--permit-obsolete-folding", NULL}, NULL, CN_T_BOOL,
+     OFF(permit_obsolete_folding), "false", 0, 0, NULL, "Server Mechanics",
+     "Accept header values continued on lines that start with a space or tab (obsolete line "
+     "folding, RFC 9112 5.2); the lines are joined with one space. By default such requests "
+     "are rejected with 400."},
+    {"header_map", {"--header-map", NULL}, "STRING", CN_T_STR, OFF(header_map), "drop", 0, 0,
+     validate_header_map, "Server Mechanics",
+     "What to do with request header names containing '_', which the WSGI environ cannot tell "
+     "apart from '-' (X_Foo and X-Foo are both HTTP_X_FOO). drop: leave them out (they still "
+     "count against the limits); refuse: answer 400; dangerous: keep them, joined with the "
+     "'-' header of the same key as repeated headers are."},
 };
 // clang-format on
 
@@ -234,6 +269,16 @@ static int validate_scheme_headers(const char *value, char *err)
     if (cn_scheme_headers_parse(&sh, value, why) < 0)
         return cn_err(err, "Invalid value for secure_scheme_headers: %s", why);
     cn_scheme_headers_free(&sh);
+    return 0;
+}
+
+static int validate_header_map(const char *value, char *err)
+{
+    if (cn_http_header_map_parse(value) < 0)
+        return cn_err(err,
+                      "Invalid value for header_map: '%s' (expected one of drop, refuse, "
+                      "dangerous)",
+                      value);
     return 0;
 }
 

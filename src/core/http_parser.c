@@ -56,7 +56,7 @@ static int reject(cn_http_parser_t *p, int status, const char *reason);
 static uint32_t off_of(const cn_http_parser_t *p, const char *at);
 static bool field_too_big(const cn_http_parser_t *p, size_t n);
 static bool is_tchar(unsigned char c);
-static bool method_ok(const char *m, size_t n);
+static bool method_ok(const cn_http_parser_t *p, const char *m, size_t n);
 static int scan_line(cn_http_parser_t *p, const char *buf, size_t len, size_t *lf);
 static int parse_line(cn_http_parser_t *p, const char *buf, size_t len);
 static int accept_line(cn_http_parser_t *p, const char *buf, size_t n);
@@ -66,6 +66,8 @@ static int on_header_value(llhttp_t *ll, const char *at, size_t len);
 static int on_header_field_complete(llhttp_t *ll);
 static int on_header_value_complete(llhttp_t *ll);
 static int on_headers_complete(llhttp_t *ll);
+static int check_field_name(cn_http_parser_t *p, cn_http_header_t *h);
+static void unfold_value(cn_http_header_t *h, char *buf);
 static cn_http_header_t *push_header(cn_http_parser_t *p, uint32_t off);
 static int parse_target(cn_http_parser_t *p);
 static int parse_absolute(cn_http_parser_t *p, const char *t, uint32_t n);
@@ -145,11 +147,21 @@ void cn_http_parser_init(cn_http_parser_t *p, const cn_http_limits_t *limits)
     cn_http_parser_reset(p);
 }
 
+/* strip_header_spaces needs llhttp's lenient header mode, the only one in
+ * which it passes "Name :" (as a name ending in SP). It also lets CTLs into
+ * values, which on_header_value_complete() refuses itself. */
+void cn_http_parser_set_options(cn_http_parser_t *p, const cn_http_options_t *opts)
+{
+    p->opts = *opts;
+    llhttp_set_lenient_headers(&p->_ll, p->opts.strip_header_spaces);
+}
+
 void cn_http_parser_reset(cn_http_parser_t *p)
 {
     llhttp_init(&p->_ll, HTTP_REQUEST, &p->_settings);
     /* TE together with CL is judged by check_framing(), not by llhttp */
     llhttp_set_lenient_chunked_length(&p->_ll, 1);
+    llhttp_set_lenient_headers(&p->_ll, p->opts.strip_header_spaces);
     bind_parser(p);
     p->_req = NULL;
     p->_base = NULL;
@@ -170,6 +182,9 @@ void cn_http_parser_reset(cn_http_parser_t *p)
     p->_tname_len = 0;
     p->_chunk_line = 0;
     p->_remaining = 0;
+    p->_nfields = 0;
+    p->_drop_field = false;
+    p->_folded = false;
     p->status = 0;
     p->reason = NULL;
 }
@@ -195,23 +210,29 @@ void cn_http_request_free(cn_http_request_t *req)
 
 /* Gunicorn's default method rule (permit_unconventional_http_method off):
  * a token of 3 to 20 bytes without lowercase letters or '#'. Any such token
- * is accepted; the app decides what it means. */
-static bool method_ok(const char *m, size_t n)
+ * is accepted; the app decides what it means. With the option, any token. */
+static bool method_ok(const cn_http_parser_t *p, const char *m, size_t n)
 {
-    if (n < 3 || n > 20)
+    bool any = p->opts.permit_unconventional_method;
+    if (n == 0 || (!any && (n < 3 || n > 20)))
         return false;
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)m[i];
-        if (!is_tchar(c) || (c >= 'a' && c <= 'z') || c == '#')
+        if (!is_tchar(c) || (!any && ((c >= 'a' && c <= 'z') || c == '#')))
             return false;
     }
     return true;
 }
 
+/* With casefold_http_method the method is upper-cased before anything
+ * looks at it (Gunicorn), so "connect" is CONNECT. */
 static bool method_is(const cn_http_parser_t *p, const char *name)
 {
     size_t n = strlen(name);
-    return p->_req->method.len == n && memcmp(p->_base + p->_req->method.off, name, n) == 0;
+    const char *m = p->_base + p->_req->method.off;
+    if (p->_req->method.len != n)
+        return false;
+    return p->opts.casefold_method ? cn_strcase_eq(m, n, name) : memcmp(m, name, n) == 0;
 }
 
 /* Scans the bytes not seen yet for the LF ending the request line. CTLs
@@ -255,7 +276,7 @@ static int accept_line(cn_http_parser_t *p, const char *buf, size_t n)
     sp2 = sp1 != NULL ? memchr(sp1 + 1, ' ', n - (size_t)(sp1 + 1 - buf)) : NULL;
     if (sp2 == NULL || sp2 == sp1 + 1)
         return reject(p, 400, "malformed request line");
-    if (!method_ok(buf, (size_t)(sp1 - buf)))
+    if (!method_ok(p, buf, (size_t)(sp1 - buf)))
         return reject(p, 400, "invalid method");
     v = sp2 + 1;
     if ((size_t)(buf + n - v) != 8 || memcmp(v, "HTTP/", 5) != 0 || v[5] < '0' || v[5] > '9' ||
@@ -316,8 +337,10 @@ static int on_header_field(llhttp_t *ll, const char *at, size_t len)
     cn_http_request_t *req = p->_req;
     cn_http_header_t *h;
     if (p->_last_cb != CB_FIELD) {
-        if (p->limits.fields != 0 && req->nheaders >= p->limits.fields)
+        /* dropped fields count too (Gunicorn) */
+        if (p->limits.fields != 0 && p->_nfields >= p->limits.fields)
             return reject(p, 431, "too many header fields");
+        p->_nfields++;
         h = push_header(p, off_of(p, at));
     } else {
         h = &req->headers[req->nheaders - 1];
@@ -338,8 +361,12 @@ static int on_header_value(llhttp_t *ll, const char *at, size_t len)
         h->value.off = off;
         h->value.len = 0;
     } else if (off != h->value.off + h->value.len) {
-        /* llhttp folds "\r\n SP" continuation lines into the value */
-        return reject(p, 400, "obsolete line folding");
+        /* llhttp folds "\r\n SP" continuation lines into the value: the
+         * span grows over the line break, cn_http_request_rewrite() joins */
+        if (!p->opts.permit_obsolete_folding)
+            return reject(p, 400, "obsolete line folding");
+        h->value.len = off - h->value.off;
+        p->_folded = true;
     }
     h->value.len += (uint32_t)len;
     p->_last_cb = CB_VALUE;
@@ -351,9 +378,38 @@ static int on_header_value(llhttp_t *ll, const char *at, size_t len)
 static int on_header_field_complete(llhttp_t *ll)
 {
     cn_http_parser_t *p = ll->data;
-    if (p->_req->headers[p->_req->nheaders - 1].name.len == 0)
+    return check_field_name(p, &p->_req->headers[p->_req->nheaders - 1]);
+}
+
+/* strip_header_spaces: "Name :" loses the spaces (llhttp, lenient, puts
+ * them in the name; it refuses HTAB there in any mode). A lenient llhttp
+ * checks less, so the name is checked as a token here. Then header_map
+ * decides about '_'. */
+static int check_field_name(cn_http_parser_t *p, cn_http_header_t *h)
+{
+    const char *name = p->_base + h->name.off;
+    if (p->opts.strip_header_spaces) {
+        while (h->name.len > 0 && is_ows(name[h->name.len - 1]))
+            h->name.len--;
+        for (uint32_t i = 0; i < h->name.len; i++)
+            if (!is_tchar((unsigned char)name[i]))
+                return reject(p, 400, "invalid header name");
+    }
+    if (h->name.len == 0)
         return reject(p, 400, "empty header name");
-    return 0;
+    p->_drop_field = false;
+    if (memchr(name, '_', h->name.len) == NULL)
+        return 0;
+    switch ((enum cn_http_header_map)p->opts.header_map) {
+    case CN_HTTP_HEADER_MAP_REFUSE:
+        return reject(p, 400, "'_' in a header name (header_map = refuse)");
+    case CN_HTTP_HEADER_MAP_DROP:
+        p->_drop_field = true;
+        return 0;
+    case CN_HTTP_HEADER_MAP_DANGEROUS:
+        return 0;
+    }
+    return reject(p, 400, "unknown header_map");
 }
 
 /* Trim OWS off the value span and re-check its bytes (llhttp already refuses
@@ -366,19 +422,26 @@ static int on_header_value_complete(llhttp_t *ll)
     cn_http_header_t *h = &p->_req->headers[p->_req->nheaders - 1];
     if (h->name.len == 0)
         return reject(p, 400, "empty header name");
-    if (last != CB_VALUE)
-        return 0; /* empty value */
     const char *v = p->_base + h->value.off;
-    while (h->value.len > 0 && is_ows(v[0])) {
-        v++;
-        h->value.off++;
-        h->value.len--;
+    if (last == CB_VALUE) { /* else empty */
+        while (h->value.len > 0 && is_ows(v[0])) {
+            v++;
+            h->value.off++;
+            h->value.len--;
+        }
+        while (h->value.len > 0 && is_ows(v[h->value.len - 1]))
+            h->value.len--;
     }
-    while (h->value.len > 0 && is_ows(v[h->value.len - 1]))
-        h->value.len--;
-    for (uint32_t i = 0; i < h->value.len; i++)
-        if (is_ctl((unsigned char)v[i]))
+    for (uint32_t i = 0; i < h->value.len; i++) {
+        unsigned char c = (unsigned char)v[i];
+        /* CRLFs inside a value are folds (check_line_endings pairs them) */
+        if (is_ctl(c) && !(p->opts.permit_obsolete_folding && (c == '\r' || c == '\n')))
             return reject(p, 400, "invalid byte in header value");
+    }
+    if (p->_drop_field) { /* header_map = drop: checked, counted, left out */
+        p->_req->nheaders--;
+        p->_drop_field = false;
+    }
     return 0;
 }
 
@@ -593,7 +656,9 @@ static int check_line_endings(cn_http_parser_t *p, const char *buf, size_t len)
         if (buf[i] == '\n') {
             if (i == 0 || buf[i - 1] != '\r')
                 return reject(p, 400, "bare LF in request head");
-            if (i + 1 < len && is_ows(buf[i + 1]))
+            /* a fold may continue a field line, never the request line */
+            if (i + 1 < len && is_ows(buf[i + 1]) &&
+                (!p->opts.permit_obsolete_folding || i == (size_t)p->_line_len + 1))
                 return reject(p, 400, "obsolete line folding");
         } else if (buf[i] == '\r' && (i + 1 >= len || buf[i + 1] != '\n')) {
             return reject(p, 400, "bare CR in request head");
@@ -886,6 +951,61 @@ enum cn_parse cn_http_parse_body(cn_http_parser_t *p, const char *in, size_t len
         return CN_PARSE_AGAIN;
     p->_body_done = true;
     return CN_PARSE_DONE;
+}
+
+int cn_http_header_map_parse(const char *s)
+{
+    static const char *const names[] = {"drop", "refuse", "dangerous"}; /* enum order */
+    size_t n;
+    while (is_ows(*s))
+        s++;
+    n = strlen(s);
+    while (n > 0 && is_ows(s[n - 1]))
+        n--;
+    for (size_t i = 0; i < CN_ARRAY_LEN(names); i++)
+        if (cn_strcase_eq(s, n, names[i]))
+            return (int)i;
+    return -1;
+}
+
+void cn_http_request_rewrite(const cn_http_parser_t *p, cn_http_request_t *req, char *buf)
+{
+    if (p->opts.casefold_method)
+        for (uint32_t i = 0; i < req->method.len; i++) {
+            char *c = &buf[req->method.off + i];
+            if (*c >= 'a' && *c <= 'z')
+                *c = (char)(*c - 'a' + 'A');
+        }
+    if (p->_folded)
+        for (uint32_t i = 0; i < req->nheaders; i++)
+            if (memchr(buf + req->headers[i].value.off, '\r', req->headers[i].value.len) != NULL)
+                unfold_value(&req->headers[i], buf);
+}
+
+/* Gunicorn's join: every line of the value stripped of SP/HTAB, then the
+ * lines joined with one SP. Each "CRLF OWS" (>= 3 bytes) becomes one byte,
+ * so the result is written over the value itself. */
+static void unfold_value(cn_http_header_t *h, char *buf)
+{
+    char *v = buf + h->value.off;
+    uint32_t n = h->value.len, r = 0, o = 0;
+    for (;;) {
+        uint32_t s = r, e;
+        while (r < n && v[r] != '\r')
+            r++;
+        e = r;
+        while (s < e && is_ows(v[s]))
+            s++;
+        while (e > s && is_ows(v[e - 1]))
+            e--;
+        memmove(v + o, v + s, e - s);
+        o += e - s;
+        if (r >= n)
+            break;
+        v[o++] = ' ';
+        r += 2; /* CRLF */
+    }
+    h->value.len = o;
 }
 
 bool cn_http_body_done(const cn_http_parser_t *p) { return p->_head_done && p->_body_done; }
