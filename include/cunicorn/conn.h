@@ -19,6 +19,7 @@
 
 #include "cunicorn/buf.h"
 #include "cunicorn/http.h"
+#include "cunicorn/proxy.h"
 #include "cunicorn/sock.h"
 
 #include <sys/socket.h>
@@ -38,11 +39,23 @@ typedef int (*cn_conn_wait_cb)(void *ctx, int fd, short events, double deadline)
 /** The default wait: poll(2). */
 int cn_conn_wait_poll(void *ctx, int fd, short events, double deadline);
 
+/* Per-worker settings for every connection (cn_conn_set_options). */
+typedef struct cn_conn_options {
+    cn_http_options_t http;             /* parser options */
+    bool proxy_protocol;                /* accept a PROXY preamble first */
+    const cn_proxy_allow_t *proxy_allow; /* borrowed: forwarded_allow_ips, the
+                                           peers that may send one; valid for
+                                           the worker's life */
+} cn_conn_options_t;
+
 typedef struct cn_conn {
     int fd;                          /* owned */
     const cn_listener_t *listener;   /* borrowed: valid for the worker's life */
-    char peer_host[64];              /* REMOTE_ADDR */
+    char peer_host[64];              /* REMOTE_ADDR: the socket's peer, or the
+                                        client a PROXY preamble names */
     int peer_port;                   /* REMOTE_PORT */
+    const cn_proxy_allow_t *_pp_allow; /* borrowed: cn_conn_options_t */
+    bool _pp_pending;                /* a PROXY preamble may still come */
 
     cn_buf_t rbuf;                   /* owned */
     cn_http_parser_t parser;
@@ -65,6 +78,9 @@ typedef struct cn_conn {
 /** Take ownership of an accepted, non-blocking fd. */
 void cn_conn_init(cn_conn_t *c, int fd, const struct sockaddr *peer, socklen_t peerlen,
                   const cn_listener_t *listener, const cn_http_limits_t *limits);
+/** Apply the worker's options; call right after cn_conn_init (without it a
+ * connection has the defaults: no PROXY protocol, default parsing). */
+void cn_conn_set_options(cn_conn_t *c, const cn_conn_options_t *opts);
 /** Close the fd (if open) and free the buffers. */
 void cn_conn_close(cn_conn_t *c);
 
@@ -84,6 +100,11 @@ ssize_t cn_conn_recv_nowait(cn_conn_t *c) CN_NODISCARD;
  * head is parsed; -EPIPE if the peer closed or reset before sending a byte of
  * this request (nothing to answer); -ETIMEDOUT; -EPROTO for a bad request
  * (c->parser.status/reason say what to answer and log); other -errno.
+ * With proxy_protocol, a PROXY preamble before the first request is read
+ * and removed first: from a peer outside proxy_allow it is -EPROTO with 403,
+ * a malformed one -EPROTO with 400; a good one sets peer_host/peer_port to
+ * the client it names. The parser's rewrites (cn_http_request_rewrite) are
+ * applied to rbuf when a head is complete.
  */
 int cn_conn_read_head(cn_conn_t *c, double deadline) CN_NODISCARD;
 

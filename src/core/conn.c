@@ -10,9 +10,11 @@
  * c->wait(), the one hook that differs between worker classes. */
 #include "cunicorn/conn.h"
 #include "cunicorn/log.h"
+#include "cunicorn/proxy_protocol.h"
 
 #include <errno.h>
 #include <poll.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -21,6 +23,7 @@
 
 static ssize_t recv_some(cn_conn_t *c, double deadline);
 static int send_continue(cn_conn_t *c);
+static int read_preamble(cn_conn_t *c);
 
 int cn_conn_wait_poll(void *ctx, int fd, short events, double deadline)
 {
@@ -57,6 +60,13 @@ void cn_conn_init(cn_conn_t *c, int fd, const struct sockaddr *peer, socklen_t p
     cn_http_request_init(&c->req);
     c->wait = cn_conn_wait_poll;
     c->io_timeout = 30;
+}
+
+void cn_conn_set_options(cn_conn_t *c, const cn_conn_options_t *opts)
+{
+    cn_http_parser_set_options(&c->parser, &opts->http);
+    c->_pp_allow = opts->proxy_allow;
+    c->_pp_pending = opts->proxy_protocol && c->requests == 0 && c->rbuf.len == 0;
 }
 
 void cn_conn_close(cn_conn_t *c)
@@ -104,12 +114,53 @@ static ssize_t recv_some(cn_conn_t *c, double deadline)
     }
 }
 
+/* The PROXY preamble, before the first request only. Gunicorn checks the
+ * peer as soon as it sees one, so an untrusted peer gets 403 whatever
+ * follows. 0 when done (or there is none; rbuf then starts at the request),
+ * -EAGAIN for more bytes, -EPROTO with parser.status/reason. */
+static int read_preamble(cn_conn_t *c)
+{
+    cn_proxy_protocol_info_t info;
+    size_t used = 0;
+    const char *why = NULL;
+    enum cn_proxy_protocol_result r =
+        cn_proxy_protocol_parse(c->rbuf.data, c->rbuf.len, &info, &used, &why);
+    if (r == CN_PROXY_PROTOCOL_NONE) {
+        c->_pp_pending = false;
+        return 0;
+    }
+    if (info.version != 0 && (c->_pp_allow == NULL ||
+                              !cn_proxy_allow_match(c->_pp_allow, c->peer_host))) {
+        c->parser.status = 403;
+        c->parser.reason = "PROXY protocol preamble from a peer not in forwarded_allow_ips";
+        return -EPROTO;
+    }
+    if (r == CN_PROXY_PROTOCOL_AGAIN)
+        return -EAGAIN;
+    if (r == CN_PROXY_PROTOCOL_ERROR) {
+        c->parser.status = 400;
+        c->parser.reason = why;
+        return -EPROTO;
+    }
+    if (!info.local) {
+        snprintf(c->peer_host, sizeof(c->peer_host), "%s", info.src_host);
+        c->peer_port = info.src_port;
+    }
+    cn_buf_consume(&c->rbuf, used);
+    c->_pp_pending = false;
+    return 0;
+}
+
 int cn_conn_try_read_head(cn_conn_t *c)
 {
     for (;;) {
-        if (c->rbuf.len > 0) {
+        int rc = c->_pp_pending && c->rbuf.len > 0 ? read_preamble(c) : 0;
+        if (rc == -EPROTO)
+            return rc;
+        if (rc == 0 && c->rbuf.len > 0) {
             enum cn_parse r = cn_http_parse_head(&c->parser, &c->req, c->rbuf.data, c->rbuf.len);
             if (r == CN_PARSE_DONE) {
+                cn_http_request_rewrite(&c->parser, &c->req, c->rbuf.data);
                 c->raw_off = c->req.head_len;
                 return 0;
             }
@@ -123,7 +174,8 @@ int cn_conn_try_read_head(cn_conn_t *c)
             if (c->rbuf.len == 0)
                 return -EPIPE;
             c->parser.status = 400;
-            c->parser.reason = "connection closed inside the request head";
+            c->parser.reason = c->_pp_pending ? "connection closed inside the PROXY preamble"
+                                              : "connection closed inside the request head";
             return -EPROTO;
         }
         if (n < 0)

@@ -88,15 +88,15 @@ static int set_path_info(cn_wsgi_t *w, PyObject *env, const cn_conn_t *c)
 }
 
 /* "Content-Type" -> CONTENT_TYPE, "X-Foo" -> HTTP_X_FOO, repeats joined
- * with ",". Names containing '_' are dropped: otherwise "X_Foo" could pose
- * as "X-Foo" behind a proxy that checked only the latter. */
+ * with ",". Names containing '_' reach here only with header_map =
+ * dangerous (the parser drops or refuses them otherwise): "X_Foo" then
+ * joins "X-Foo" in HTTP_X_FOO, and "Content_Length" is HTTP_CONTENT_LENGTH,
+ * as in Gunicorn. */
 static int set_one_header(cn_wsgi_t *w, PyObject *env, const char *name, size_t nlen,
                           const char *value, size_t vlen)
 {
     char stack[128];
     size_t k = 0;
-    if (memchr(name, '_', nlen) != NULL)
-        return 0;
     char *key = nlen + 5 <= sizeof(stack) ? stack : cn_xmalloc(nlen + 5);
     if (!cn_strcase_eq(name, nlen, "content-type") && !cn_strcase_eq(name, nlen, "content-length")) {
         memcpy(key, "HTTP_", 5);

@@ -186,6 +186,7 @@ static int spawn_connection(gevent_worker_t *gw, PyObject *serve, const cn_liste
 {
     gconn_t *g = cn_xcalloc(1, sizeof(*g));
     cn_conn_init(&g->c, fd, (const struct sockaddr *)peer, len, l, &gw->w->limits);
+    cn_conn_set_options(&g->c, &gw->w->conn_opts);
     g->c.wait = gevent_wait;
     g->c.wait_ctx = gw;
     g->c.io_timeout = gw->w->cfg->timeout > 0 ? gw->w->cfg->timeout : 30;

@@ -249,6 +249,7 @@ static void accept_one(gworker_t *gw, const cn_listener_t *l, int fd,
 {
     gconn_t *g = cn_xcalloc(1, sizeof(*g));
     cn_conn_init(&g->c, fd, (const struct sockaddr *)peer, len, l, &gw->w->limits);
+    cn_conn_set_options(&g->c, &gw->w->conn_opts);
     g->gw = gw;
     g->state = G_HEAD;
     ev_io_init(&g->io, conn_on_read, fd, EV_READ);

@@ -62,6 +62,7 @@ static void accept_ready(cn_worker_t *w, const cn_listener_t *l, PyThreadState *
     }
     cn_conn_t c;
     cn_conn_init(&c, fd, (struct sockaddr *)&peer, len, l, &w->limits);
+    cn_conn_set_options(&c, &w->conn_opts);
     c.wait = cn_worker_wait_poll;
     c.wait_ctx = w;
     c.io_timeout = w->cfg->timeout > 0 ? w->cfg->timeout : 30;

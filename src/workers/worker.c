@@ -48,6 +48,24 @@ static cn_http_limits_t worker_limits(const cn_config_t *cfg)
     return l;
 }
 
+/* The per-connection settings; trusted is the worker's forwarded_allow_ips,
+ * which lives as long as the worker. header_map was validated at start-up. */
+static cn_conn_options_t worker_conn_options(const cn_config_t *cfg,
+                                             const cn_proxy_allow_t *trusted)
+{
+    int map = cn_http_header_map_parse(cfg->header_map ? cfg->header_map : "drop");
+    cn_conn_options_t o = {
+        .http = {.strip_header_spaces = cfg->strip_header_spaces,
+                 .permit_unconventional_method = cfg->permit_unconventional_http_method,
+                 .casefold_method = cfg->casefold_http_method,
+                 .permit_obsolete_folding = cfg->permit_obsolete_folding,
+                 .header_map = (uint8_t)(map < 0 ? CN_HTTP_HEADER_MAP_DROP : map)},
+        .proxy_protocol = cfg->proxy_protocol,
+        .proxy_allow = trusted,
+    };
+    return o;
+}
+
 int cn_worker_main(void *ud, cn_worker_ctx_t *ctx)
 {
     const cn_config_t *cfg = ud;
@@ -73,6 +91,7 @@ int cn_worker_main(void *ud, cn_worker_ctx_t *ctx)
         cn_log_error("%s", err); /* validated at start-up: cannot happen */
         return CN_EXIT_WORKER_BOOT_ERROR;
     }
+    w.conn_opts = worker_conn_options(cfg, &w.trusted);
     cn_wsgi_options_t opt = {klass->multithread, klass->release_gil_for_io,
                              script_name ? script_name : "", &w.trusted, &w.scheme_headers};
     w.wsgi = cn_wsgi_new(app, &opt);

@@ -19,6 +19,7 @@ typedef struct cn_worker {
     cn_http_limits_t limits;
     cn_proxy_allow_t trusted;          /* forwarded_allow_ips, parsed */
     cn_scheme_headers_t scheme_headers;
+    cn_conn_options_t conn_opts;       /* parser options, PROXY protocol */
     bool abandoned;           /* run() left threads inside Python: the exit
                                  path must not take the GIL again */
 } cn_worker_t;

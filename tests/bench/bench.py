@@ -5,7 +5,9 @@ Usage: bench.py [DURATION_SECONDS]
 Env:   CUNICORN_BIN (default <repo>/build/cunicorn), GUNICORN_BIN (/usr/bin/gunicorn),
        CLASSES ("sync"; e.g. "sync gthread gevent"), THREADS (4, gthread),
        CONNS (50), WORKER_CONNECTIONS (1000, gevent), SERVERS ("cunicorn gunicorn"),
-       MODES ("keepalive close"), SERVER_CPU (0), WRK_CPU (1)
+       MODES ("keepalive close"), SERVER_CPU (0), WRK_CPU (1),
+       APP ("hello:app"; any app in examples/, e.g. "slow_io:app", which sleeps 50 ms:
+       the notes column then shows the ideal rate, connections / 0.05 s)
 """
 import os
 import re
@@ -105,7 +107,7 @@ class Server:
             cmd += ["--threads", os.environ.get("THREADS", "4")]
         if klass == "gevent":
             cmd += ["--worker-connections", os.environ.get("WORKER_CONNECTIONS", "1000")]
-        cmd.append("hello:app")
+        cmd.append(os.environ.get("APP", "hello:app"))
         self.cmd = cmd
         self.log = open(os.path.join(logdir, "%s-%s-%d.log" % (os.path.basename(binary), klass,
                                                                self.port)), "wb")
@@ -182,6 +184,10 @@ def run_one(name, binary, klass, mode, duration, logdir, server_cpu, wrk_cpu, co
         res = parse_wrk(out)
         row.update({k: res[k] for k in ("rps", "avg_ms", "p99_ms")})
         row["errors"] = row["errors"] or res["errors"]
+        if os.environ.get("APP", "").startswith("slow_io"):
+            ideal = conns / 0.05
+            row["errors"] = (row["errors"] + " " if row["errors"] else "") + \
+                "%.2f of ideal %.0f req/s" % (res["rps"] / ideal, ideal)
         if res["requests"]:
             row["cpu_us"] = (after - before) / CLK_TCK * 1e6 / res["requests"]
         with open(os.path.join(logdir, "wrk-%s-%s-%s.txt" % (name, klass, mode)), "w") as f:
