@@ -114,6 +114,7 @@ typedef struct cn_http_parser {
     uint32_t _nfields;        /* header fields seen, dropped ones included */
     bool _drop_field;         /* the current field is dropped (header_map) */
     bool _folded;             /* a value holds obs-fold lines to join */
+    uint8_t _strip;           /* strip_header_spaces: where the feed is */
     /* On CN_PARSE_ERROR: the status to answer (400, 413, 414, 431) and a
      * static, human readable reason for the log. */
     int status;

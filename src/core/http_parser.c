@@ -39,6 +39,9 @@
 
 enum last_cb { CB_NONE, CB_LINE_DONE, CB_FIELD, CB_VALUE, CB_VALUE_DONE };
 
+/* Where feed_stripped() is in the header section. */
+enum strip_state { STRIP_VALUE, STRIP_LINE_START, STRIP_NAME };
+
 /* Body decoder states; B_LENGTH and B_DATA copy runs, the rest go byte by
  * byte. A chunked body: SIZE [BWS] [";" EXT] CRLF DATA CRLF ... "0" CRLF
  * then trailer lines (TR_*) and a final CRLF. */
@@ -80,6 +83,8 @@ static void scan_connection(const char *v, size_t n, bool *close, bool *ka, bool
 static int check_line_endings(cn_http_parser_t *p, const char *buf, size_t len);
 static int check_pending_limits(cn_http_parser_t *p, const char *buf, size_t len);
 static enum cn_parse head_result(cn_http_parser_t *p, llhttp_errno_t err, const char *buf);
+static llhttp_errno_t feed(cn_http_parser_t *p, const char *buf, size_t len);
+static llhttp_errno_t feed_stripped(cn_http_parser_t *p, const char *buf, size_t len);
 static enum cn_parse fail_from_llhttp(cn_http_parser_t *p);
 static void bind_parser(cn_http_parser_t *p);
 static int body_byte(cn_http_parser_t *p, unsigned char c);
@@ -147,13 +152,9 @@ void cn_http_parser_init(cn_http_parser_t *p, const cn_http_limits_t *limits)
     cn_http_parser_reset(p);
 }
 
-/* strip_header_spaces needs llhttp's lenient header mode, the only one in
- * which it passes "Name :" (as a name ending in SP). It also lets CTLs into
- * values, which on_header_value_complete() refuses itself. */
 void cn_http_parser_set_options(cn_http_parser_t *p, const cn_http_options_t *opts)
 {
     p->opts = *opts;
-    llhttp_set_lenient_headers(&p->_ll, p->opts.strip_header_spaces);
 }
 
 void cn_http_parser_reset(cn_http_parser_t *p)
@@ -161,7 +162,6 @@ void cn_http_parser_reset(cn_http_parser_t *p)
     llhttp_init(&p->_ll, HTTP_REQUEST, &p->_settings);
     /* TE together with CL is judged by check_framing(), not by llhttp */
     llhttp_set_lenient_chunked_length(&p->_ll, 1);
-    llhttp_set_lenient_headers(&p->_ll, p->opts.strip_header_spaces);
     bind_parser(p);
     p->_req = NULL;
     p->_base = NULL;
@@ -185,6 +185,7 @@ void cn_http_parser_reset(cn_http_parser_t *p)
     p->_nfields = 0;
     p->_drop_field = false;
     p->_folded = false;
+    p->_strip = STRIP_LINE_START;
     p->status = 0;
     p->reason = NULL;
 }
@@ -381,20 +382,11 @@ static int on_header_field_complete(llhttp_t *ll)
     return check_field_name(p, &p->_req->headers[p->_req->nheaders - 1]);
 }
 
-/* strip_header_spaces: "Name :" loses the spaces (llhttp, lenient, puts
- * them in the name; it refuses HTAB there in any mode). A lenient llhttp
- * checks less, so the name is checked as a token here. Then header_map
- * decides about '_'. */
+/* header_map decides about '_' (Gunicorn: after the token check, which
+ * llhttp has done). */
 static int check_field_name(cn_http_parser_t *p, cn_http_header_t *h)
 {
     const char *name = p->_base + h->name.off;
-    if (p->opts.strip_header_spaces) {
-        while (h->name.len > 0 && is_ows(name[h->name.len - 1]))
-            h->name.len--;
-        for (uint32_t i = 0; i < h->name.len; i++)
-            if (!is_tchar((unsigned char)name[i]))
-                return reject(p, 400, "invalid header name");
-    }
     if (h->name.len == 0)
         return reject(p, 400, "empty header name");
     p->_drop_field = false;
@@ -861,10 +853,8 @@ static enum cn_parse head_result(cn_http_parser_t *p, llhttp_errno_t err, const 
 {
     cn_http_request_t *req = p->_req;
     size_t len = (size_t)(p->_exec_end - buf);
-    if (err == HPE_OK) {
-        p->_fed = len;
+    if (err == HPE_OK)
         return check_pending_limits(p, buf, len) < 0 ? CN_PARSE_ERROR : CN_PARSE_AGAIN;
-    }
     if (err != HPE_PAUSED || p->status != 0)
         return fail_from_llhttp(p);
     req->head_len = (size_t)(llhttp_get_error_pos(&p->_ll) - buf);
@@ -915,8 +905,59 @@ enum cn_parse cn_http_parse_head(cn_http_parser_t *p, cn_http_request_t *req, co
     }
     if (len == p->_fed)
         return CN_PARSE_AGAIN;
-    llhttp_errno_t err = llhttp_execute(&p->_ll, buf + p->_fed, len - p->_fed);
+    llhttp_errno_t err = p->opts.strip_header_spaces ? feed_stripped(p, buf, len)
+                                                     : feed(p, buf, len);
     return head_result(p, err, buf);
+}
+
+/* Everything not fed yet goes to llhttp. */
+static llhttp_errno_t feed(cn_http_parser_t *p, const char *buf, size_t len)
+{
+    llhttp_errno_t err = llhttp_execute(&p->_ll, buf + p->_fed, len - p->_fed);
+    if (err == HPE_OK)
+        p->_fed = len;
+    return err;
+}
+
+/* strip_header_spaces: llhttp refuses "Name :" (even lenient, it passes it
+ * for a few names only), so the run of SP/HTAB before a field's ':' is
+ * never fed to it: it is skipped, or held back at the end of a read until
+ * the next bytes tell whether a ':' follows. llhttp still gets pointers
+ * into buf, so spans stay offsets into it (the name span ends before the
+ * run). A line starting with SP/HTAB is a fold and is fed as it is. */
+static llhttp_errno_t feed_stripped(cn_http_parser_t *p, const char *buf, size_t len)
+{
+    size_t i = p->_fed;
+    llhttp_errno_t err = HPE_OK;
+    while (i < len && err == HPE_OK) {
+        size_t j = i, k;
+        if (p->_strip == STRIP_LINE_START)
+            p->_strip = is_ows(buf[i]) ? STRIP_VALUE : STRIP_NAME;
+        if (p->_strip == STRIP_NAME) {
+            while (j < len && buf[j] != ':' && buf[j] != '\r' && buf[j] != '\n')
+                j++;
+            for (k = j; k > i && is_ows(buf[k - 1]); k--)
+                ;
+            if (k > i)
+                err = llhttp_execute(&p->_ll, buf + i, k - i);
+            if (j == len) { /* hold the run back */
+                i = k;
+                break;
+            }
+            p->_strip = STRIP_VALUE;
+            i = j; /* the run is skipped */
+            continue;
+        }
+        const char *lf = memchr(buf + i, '\n', len - i);
+        j = lf != NULL ? (size_t)(lf - buf) + 1 : len;
+        err = llhttp_execute(&p->_ll, buf + i, j - i);
+        if (lf != NULL)
+            p->_strip = STRIP_LINE_START;
+        i = j;
+    }
+    if (err == HPE_OK)
+        p->_fed = i;
+    return err;
 }
 
 /* Copies Content-Length and chunk data in runs; everything else goes through

@@ -4,6 +4,7 @@
  * cgroup cpu.max parsing. Each test runs in its own process (CK_FORK), so
  * setenv() does not leak between tests. */
 #include "cunicorn/config.h"
+#include "cunicorn/http.h"
 #include "cunicorn/log.h"
 
 #include <check.h>
@@ -73,7 +74,7 @@ START_TEST(table_sane)
 {
     size_t n;
     const cn_setting_t *rows = cn_settings(&n);
-    ck_assert_uint_eq(n, 28);
+    ck_assert_uint_eq(n, 34);
     ck_assert_uint_lt(n, sizeof(cfg._source));
     for (size_t i = 0; i < n; i++) {
         ck_assert_ptr_eq(cn_setting_find(rows[i].name), &rows[i]);
@@ -119,6 +120,11 @@ START_TEST(defaults)
     ck_assert_str_eq(cfg.errorlog, "-");
     ck_assert_str_eq(cfg.loglevel, "info");
     ck_assert_ptr_null(cfg.app_uri);
+    /* HTTP parsing and PROXY protocol: Gunicorn's defaults */
+    ck_assert(!cfg.proxy_protocol && !cfg.strip_header_spaces &&
+              !cfg.permit_unconventional_http_method && !cfg.casefold_http_method &&
+              !cfg.permit_obsolete_folding);
+    ck_assert_str_eq(cfg.header_map, "drop");
     for (size_t i = 0; i < sizeof(cfg._source); i++)
         ck_assert_int_eq(cfg._source[i], CN_SRC_DEFAULT);
 }
@@ -238,6 +244,36 @@ START_TEST(file_values)
 }
 END_TEST
 
+/* The HTTP parsing settings from a config file (as the Python glue hands
+ * them over: str() of the value). */
+START_TEST(file_values_http)
+{
+    const char *bools[] = {"proxy_protocol", "strip_header_spaces",
+                           "permit_unconventional_http_method", "casefold_http_method",
+                           "permit_obsolete_folding"};
+    for (size_t i = 0; i < CN_ARRAY_LEN(bools); i++) {
+        const cn_setting_t *row = cn_setting_find(bools[i]);
+        ck_assert_ptr_nonnull(row);
+        ck_assert_int_eq(row->type, CN_T_BOOL);
+        ck_assert_str_eq(row->section, "Server Mechanics");
+        ck_assert_int_eq(cn_config_set(&cfg, bools[i], "True", CN_SRC_FILE, err), 0);
+        ck_assert(*(bool *)((char *)&cfg + row->offset));
+    }
+    ck_assert_int_eq(cn_config_set(&cfg, "header_map", "dangerous", CN_SRC_FILE, err), 0);
+    ck_assert_str_eq(cfg.header_map, "dangerous");
+    ck_assert_int_eq(cn_config_set(&cfg, "header-map", " Refuse ", CN_SRC_FILE, err), 0);
+    ck_assert_str_eq(cfg.header_map, "Refuse");
+    ck_assert_int_eq(cn_http_header_map_parse(cfg.header_map), CN_HTTP_HEADER_MAP_REFUSE);
+    ck_assert_int_eq(cn_http_header_map_parse("DROP"), CN_HTTP_HEADER_MAP_DROP);
+    ck_assert_int_eq(cn_http_header_map_parse("dangerous"), CN_HTTP_HEADER_MAP_DANGEROUS);
+    ck_assert_int_eq(cn_http_header_map_parse("keep"), -1);
+    ck_assert_int_eq(cn_config_set(&cfg, "header_map", "keep", CN_SRC_FILE, err), -1);
+    ck_assert_str_eq(err, "Invalid value for header_map: 'keep' (expected one of drop, refuse, "
+                          "dangerous)");
+    ck_assert_int_eq(cn_config_set(&cfg, "proxy_protocol", "maybe", CN_SRC_FILE, err), -1);
+}
+END_TEST
+
 START_TEST(chdir_relative)
 {
     char cwd[PATH_MAX], want[PATH_MAX + 8];
@@ -315,7 +351,9 @@ START_TEST(cli_every_flag)
                          "/tmp/pid", "--access-logfile", "/tmp/a", "--access-logformat", "F",
                          "--error-logfile", "/tmp/e", "--log-level", "DEBUG", "--reuse-port",
                          "--check-config", "--print-config", "--forwarded-allow-ips", "*", "--limit-request-body", "11",
-                         "app:wsgi", NULL),
+                         "--proxy-protocol", "--strip-header-spaces",
+                         "--permit-unconventional-http-method", "--casefold-http-method",
+                         "--permit-obsolete-folding", "--header-map", "refuse", "app:wsgi", NULL),
                      0);
     ck_assert_str_eq(cfg.config, "conf.py");
     assert_list(&cfg.bind, 1, "h:1");
@@ -343,6 +381,10 @@ START_TEST(cli_every_flag)
     ck_assert_str_eq(cfg.app_uri, "app:wsgi");
     ck_assert_str_eq(cfg.forwarded_allow_ips, "*");
     ck_assert_int_eq(cfg.limit_request_body, 11);
+    ck_assert(cfg.proxy_protocol && cfg.strip_header_spaces &&
+              cfg.permit_unconventional_http_method && cfg.casefold_http_method &&
+              cfg.permit_obsolete_folding);
+    ck_assert_str_eq(cfg.header_map, "refuse");
     size_t n;
     const cn_setting_t *rows = cn_settings(&n);
     for (size_t i = 0; i < n; i++)
@@ -410,6 +452,10 @@ START_TEST(cli_value_errors)
                  "--chdir", "/no/such/dir");
     ck_cli_error(1, "Invalid value for timeout: 'x' (expected an integer >= 0)", "-t", "x");
     ck_cli_error(1, "Invalid value for keepalive: '' (expected an integer >= 0)", "--keep-alive=");
+    ck_cli_error(1,
+                 "Invalid value for header_map: 'allow' (expected one of drop, refuse, "
+                 "dangerous)",
+                 "--header-map", "allow");
 }
 END_TEST
 
@@ -559,23 +605,23 @@ START_TEST(print_config_format)
     out = open_memstream(&buf, &len);
     cn_config_print(&cfg, out);
     fclose(out);
-    ck_assert_ptr_eq(strstr(buf, "access_log_format        = " CN_ACCESS_LOG_DEFAULT_FORMAT "\n"),
+    ck_assert_ptr_eq(strstr(buf, "access_log_format                 = " CN_ACCESS_LOG_DEFAULT_FORMAT "\n"),
                      buf);
-    ck_assert_ptr_nonnull(strstr(buf, "\naccesslog                = None\n"));
-    ck_assert_ptr_nonnull(strstr(buf, "\nbind                     = ['a:1', 'b:2']\n"));
-    ck_assert_ptr_nonnull(strstr(buf, "\ncheck_config             = False\n"));
-    ck_assert_ptr_nonnull(strstr(buf, "\nconfig                   = None\n"));
-    ck_assert_ptr_nonnull(strstr(buf, "\nlimit_request_field_size = 8190\n"));
-    ck_assert_ptr_nonnull(strstr(buf, "\nraw_env                  = [\"Q=it's\", 'B=\\\\x']\n"));
-    ck_assert_ptr_nonnull(strstr(buf, "\nworkers                  = 3\n"));
-    ck_assert_ptr_nonnull(strstr(buf, "\nworker_class             = sync\n"));
-    snprintf(want, sizeof(want), "\nchdir                    = %s\n", cwd);
+    ck_assert_ptr_nonnull(strstr(buf, "\naccesslog                         = None\n"));
+    ck_assert_ptr_nonnull(strstr(buf, "\nbind                              = ['a:1', 'b:2']\n"));
+    ck_assert_ptr_nonnull(strstr(buf, "\ncheck_config                      = False\n"));
+    ck_assert_ptr_nonnull(strstr(buf, "\nconfig                            = None\n"));
+    ck_assert_ptr_nonnull(strstr(buf, "\nlimit_request_field_size          = 8190\n"));
+    ck_assert_ptr_nonnull(strstr(buf, "\nraw_env                           = [\"Q=it's\", 'B=\\\\x']\n"));
+    ck_assert_ptr_nonnull(strstr(buf, "\nworkers                           = 3\n"));
+    ck_assert_ptr_nonnull(strstr(buf, "\nworker_class                      = sync\n"));
+    snprintf(want, sizeof(want), "\nchdir                             = %s\n", cwd);
     ck_assert_ptr_nonnull(strstr(buf, want));
     for (char *line = buf; *line != '\0'; lines++) {
         char *nl = strchr(line, '\n');
         *nl = '\0';
         ck_assert_msg(strcmp(prev, line) < 0, "not sorted: %s", line);
-        ck_assert(strncmp(line + 24, " = ", 3) == 0);
+        ck_assert(strncmp(line + 33, " = ", 3) == 0);
         prev = line;
         line = nl + 1;
     }
@@ -670,6 +716,7 @@ static Suite *config_suite(void)
     tcase_add_test(tc, precedence_order_independent);
     tcase_add_test(tc, precedence_lists);
     tcase_add_test(tc, file_values);
+    tcase_add_test(tc, file_values_http);
     tcase_add_test(tc, chdir_relative);
     tcase_add_test(tc, set_errors);
     tcase_add_test(tc, cli_forms);

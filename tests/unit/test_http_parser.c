@@ -40,6 +40,8 @@ struct invalid_case {
 #define BAD(name, raw, status) {name, raw, sizeof(raw) - 1, status}
 
 static const cn_http_limits_t default_limits = {4094, 100, 8190, 0};
+/* Parser options run_feed() applies (all off unless a test sets them). */
+static cn_http_options_t feed_opts;
 
 /* ---- the feeding harness ------------------------------------------------- */
 
@@ -121,6 +123,7 @@ static void run_feed(const struct feed *f, const cn_http_limits_t *lim, cn_http_
     memset(o, 0, sizeof(*o));
     cn_buf_init(&o->body);
     cn_http_parser_init(p, lim);
+    cn_http_parser_set_options(p, &feed_opts);
     cn_http_request_init(req);
     o->rc = feed_head(p, req, f, &avail, o);
     if (o->rc == CN_PARSE_DONE) {
@@ -689,6 +692,180 @@ START_TEST(test_error_is_sticky)
 }
 END_TEST
 
+/* ---- options (Gunicorn's parsing settings) ------------------------------------ */
+
+struct opt_case {
+    const char *name;
+    const char *raw;
+    cn_http_options_t opts;
+    int status;                  /* 0: must parse; else the rejection */
+    const char *method;          /* after cn_http_request_rewrite */
+    struct hdr headers[MAX_HDRS]; /* exactly these, in order (after rewrite) */
+    const char *body;
+    bool has_cl;
+};
+
+#define STRIP {.strip_header_spaces = true}
+#define UNCONV {.permit_unconventional_method = true}
+#define CASEFOLD {.casefold_method = true}
+#define FOLD {.permit_obsolete_folding = true}
+#define MAP(m) {.header_map = CN_HTTP_HEADER_MAP_##m}
+
+static const struct opt_case opt_cases[] = {
+    /* strip_header_spaces (valid/028) */
+    {"space before colon, default", "GET / HTTP/1.1\r\nContent-Length : 3\r\n\r\nxyz", {0}, .status = 400},
+    {"space before colon, stripped", "GET / HTTP/1.1\r\nContent-Length : 3\r\n\r\nxyz", STRIP, .status = 0,
+     "GET", {{"Content-Length", "3"}}, "xyz", true},
+    {"several spaces stripped", "GET / HTTP/1.1\r\nX-A   :  v \r\nHost: h\r\n\r\n", STRIP, .status = 0, "GET",
+     {{"X-A", "v"}, {"Host", "h"}}},
+    {"strip keeps names tokens", "GET / HTTP/1.1\r\nX A : v\r\n\r\n", STRIP, .status = 400},
+    {"strip: HTAB before colon", "GET / HTTP/1.1\r\nX\t : v\r\n\r\n", STRIP, .status = 0, "GET",
+     {{"X", "v"}}},
+    {"strip: a fold line is not a name", "GET / HTTP/1.1\r\nA: 1\r\n B : 2\r\n\r\n", STRIP,
+     .status = 400},
+    {"strip: empty name", "GET / HTTP/1.1\r\n: v\r\n\r\n", STRIP, .status = 400},
+    {"strip: spaces inside a value kept", "GET / HTTP/1.1\r\nX : a : b\r\n\r\n", STRIP,
+     .status = 0, "GET", {{"X", "a : b"}}},
+    {"strip: CTL in value", "GET / HTTP/1.1\r\nX : a\x01b\r\n\r\n", STRIP, .status = 400},
+    {"strip: DEL in value", "GET / HTTP/1.1\r\nX: a\x7f\r\n\r\n", STRIP, .status = 400},
+    {"strip: only spaces as name", "GET / HTTP/1.1\r\n : v\r\n\r\n", STRIP, .status = 400},
+    /* permit_unconventional_http_method, casefold_http_method (valid/031compat*) */
+    {"lowercase method, default", "-blargh /foo HTTP/1.1\r\n\r\n", {0}, .status = 400},
+    {"lowercase method, permitted", "-blargh /foo HTTP/1.1\r\n\r\n", UNCONV, .status = 0, "-blargh"},
+    {"lowercase method, casefolded", "-blargh /foo HTTP/1.1\r\n\r\n",
+     {.permit_unconventional_method = true, .casefold_method = true}, .status = 0, "-BLARGH"},
+    {"casefold alone keeps the default rule", "get / HTTP/1.1\r\n\r\n", CASEFOLD, .status = 400},
+    {"casefold of a conventional method", "GET / HTTP/1.1\r\n\r\n", CASEFOLD, .status = 0, "GET"},
+    {"short method, permitted", "GE / HTTP/1.1\r\n\r\n", UNCONV, .status = 0, "GE"},
+    {"short method, default", "GE / HTTP/1.1\r\n\r\n", {0}, .status = 400},
+    {"'#' in method, permitted", "G#T / HTTP/1.1\r\n\r\n", UNCONV, .status = 0, "G#T"},
+    {"non-token method, permitted", "G(T / HTTP/1.1\r\n\r\n", UNCONV, .status = 400},
+    {"casefolded OPTIONS *", "options * HTTP/1.1\r\n\r\n",
+     {.permit_unconventional_method = true, .casefold_method = true}, .status = 0, "OPTIONS"},
+    {"lowercase options * without casefold", "options * HTTP/1.1\r\n\r\n", UNCONV, .status = 400},
+    /* permit_obsolete_folding (valid/compat_obs_fold*) */
+    {"obs-fold, default", "GET / HTTP/1.1\r\nLong: one\r\n two\r\nHost: localhost\r\n\r\n", {0},
+     .status = 400},
+    {"obs-fold joined", "GET / HTTP/1.1\r\nLong: one\r\n two\r\nHost: localhost\r\n\r\n", FOLD,
+     .status = 0, "GET", {{"Long", "one two"}, {"Host", "localhost"}}},
+    {"obs-fold, OWS of every line dropped",
+     "GET / HTTP/1.1\r\nLong:  one  \r\n \t two \r\n\tthree\r\n\r\n", FOLD, .status = 0, "GET",
+     {{"Long", "one two three"}}},
+    {"obs-fold, empty middle line", "GET / HTTP/1.1\r\nL: a\r\n \r\n b\r\n\r\n", FOLD, .status = 0, "GET",
+     {{"L", "a  b"}}},
+    {"obs-fold of Content-Length", "POST / HTTP/1.1\r\nContent-Length:\r\n 2\r\n\r\nhi", FOLD, .status = 0,
+     "POST", {{"Content-Length", "2"}}, "hi", true},
+    {"obs-fold after the request line", "GET / HTTP/1.1\r\n X: y\r\n\r\n", FOLD, .status = 400},
+    {"obs-fold: bare LF stays refused", "GET / HTTP/1.1\r\nL: a\n b\r\n\r\n", FOLD, .status = 400},
+    {"obs-fold: CTL stays refused", "GET / HTTP/1.1\r\nL: a\r\n b\x01\r\n\r\n", FOLD, .status = 400},
+    /* header_map (valid/040, valid/040_compat, invalid/040, invalid/chunked_07) */
+    {"underscore dropped",
+     "GET / HTTP/1.0\r\nTransfer_Encoding: tricked\r\nContent-Length: 7\r\n"
+     "Content_Length: -1E23\r\n\r\ntricked",
+     MAP(DROP), .status = 0, "GET", {{"Content-Length", "7"}}, "tricked", true},
+    {"underscore kept (dangerous)",
+     "GET / HTTP/1.0\r\nTransfer_Encoding: tricked\r\nContent-Length: 7\r\n"
+     "Content_Length: -1E23\r\n\r\ntricked",
+     MAP(DANGEROUS), .status = 0, "GET",
+     {{"Transfer_Encoding", "tricked"}, {"Content-Length", "7"}, {"Content_Length", "-1E23"}},
+     "tricked", true},
+    {"underscore refused",
+     "GET / HTTP/1.0\r\nTransfer_Encoding: tricked\r\nContent-Length: 7\r\n\r\ntricked",
+     MAP(REFUSE), .status = 400},
+    {"underscore refused before chunked",
+     "POST / HTTP/1.1\r\nTransfer_Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n"
+     "5\r\nhello\r\n0\r\n\r\n",
+     MAP(REFUSE), .status = 400},
+    {"dropped empty value", "GET / HTTP/1.1\r\nX_A:\r\nB: 1\r\n\r\n", MAP(DROP), .status = 0, "GET",
+     {{"B", "1"}}},
+    {"dropped last field", "GET / HTTP/1.1\r\nB: 1\r\nX_A: 2\r\n\r\n", MAP(DROP), .status = 0, "GET",
+     {{"B", "1"}}},
+    {"dropped field still checked", "GET / HTTP/1.1\r\nX_A: a\x01\r\n\r\n", MAP(DROP), .status = 400},
+    {"stripped name then refused", "GET / HTTP/1.1\r\nX_A : 1\r\n\r\n",
+     {.strip_header_spaces = true, .header_map = CN_HTTP_HEADER_MAP_REFUSE}, .status = 400},
+};
+
+static void check_opt_outcome(const struct opt_case *c, size_t k, cn_http_parser_t *p,
+                              cn_http_request_t *req, struct outcome *o)
+{
+    ck_assert_msg(o->rc == (c->status ? CN_PARSE_ERROR : CN_PARSE_DONE) && o->status == c->status,
+                  "%s, split %zu: rc %d status %d (%s)", c->name, k, o->rc, o->status,
+                  p->reason ? p->reason : "");
+    if (c->status != 0)
+        return;
+    cn_http_request_rewrite(p, req, o->copy);
+    cn_http_request_rewrite(p, req, o->copy); /* idempotent */
+    assert_span(o->copy, req->method, c->method, "method");
+    uint32_t n = 0;
+    while (n < MAX_HDRS && c->headers[n].name != NULL)
+        n++;
+    ck_assert_msg(req->nheaders == n, "%s: %u headers, want %u", c->name, req->nheaders, n);
+    for (uint32_t i = 0; i < n; i++) {
+        assert_span(o->copy, req->headers[i].name, c->headers[i].name, "header name");
+        assert_span(o->copy, req->headers[i].value, c->headers[i].value, "header value");
+    }
+    ck_assert(req->has_content_length == c->has_cl);
+    const char *body = c->body ? c->body : "";
+    ck_assert_msg(o->body.len == strlen(body) &&
+                      (o->body.len == 0 || memcmp(o->body.data, body, o->body.len) == 0),
+                  "%s: body '%.*s'", c->name, (int)o->body.len, o->body.data);
+}
+
+/* Whole, split at every offset, and bytewise. */
+START_TEST(test_options)
+{
+    const struct opt_case *c = &opt_cases[_i];
+    size_t len = strlen(c->raw);
+    feed_opts = c->opts;
+    for (size_t k = 0; k <= len + 1; k++) {
+        cn_http_parser_t p;
+        cn_http_request_t req;
+        struct outcome o;
+        struct feed f = {c->raw, len, k <= len ? k : 0, k == len + 1};
+        run_feed(&f, &default_limits, &p, &req, &o);
+        check_opt_outcome(c, k, &p, &req, &o);
+        outcome_free(&o, &req);
+    }
+    memset(&feed_opts, 0, sizeof(feed_opts));
+}
+END_TEST
+
+/* Dropped fields count against limit_request_fields; folded lines against
+ * limit_request_field_size (invalid/013: "Accept:\r\n *\/\*" is 15 bytes). */
+START_TEST(test_options_limits)
+{
+    cn_http_limits_t fields = {4094, 2, 8190, 0}, size = {4094, 100, 14, 0};
+    feed_opts.header_map = CN_HTTP_HEADER_MAP_DROP;
+    expect_all_ways("GET / HTTP/1.1\r\nA: 1\r\nX_B: 2\r\n\r\n", &fields, CN_PARSE_DONE, 0);
+    expect_all_ways("GET / HTTP/1.1\r\nA: 1\r\nX_B: 2\r\nC: 3\r\n\r\n", &fields, CN_PARSE_ERROR,
+                    431);
+    feed_opts.header_map = CN_HTTP_HEADER_MAP_DROP;
+    feed_opts.permit_obsolete_folding = true;
+    expect_all_ways("GET /test HTTP/1.1\r\nAccept:\r\n */*\r\n\r\n", &size, CN_PARSE_ERROR, 431);
+    expect_all_ways("GET /test HTTP/1.1\r\nAccept:\r\n */\r\n\r\n", &size, CN_PARSE_DONE, 0);
+    memset(&feed_opts, 0, sizeof(feed_opts));
+}
+END_TEST
+
+/* Options survive cn_http_parser_reset() (keep-alive). */
+START_TEST(test_options_survive_reset)
+{
+    static const char raw[] = "get / HTTP/1.1\r\nA : 1\r\n\r\n";
+    cn_http_options_t o = {.strip_header_spaces = true, .permit_unconventional_method = true};
+    cn_http_parser_t p;
+    cn_http_request_t req;
+    cn_http_parser_init(&p, &default_limits);
+    cn_http_parser_set_options(&p, &o);
+    cn_http_request_init(&req);
+    for (int round = 0; round < 2; round++) {
+        ck_assert_int_eq(cn_http_parse_head(&p, &req, raw, sizeof(raw) - 1), CN_PARSE_DONE);
+        assert_span(raw, req.headers[0].name, "A", "name");
+        cn_http_parser_reset(&p);
+    }
+    cn_http_request_free(&req);
+}
+END_TEST
+
 static Suite *http_parser_suite(void)
 {
     Suite *s = suite_create("http_parser");
@@ -712,6 +889,12 @@ static Suite *http_parser_suite(void)
     tcase_add_test(tc, test_limit_field_size);
     tcase_add_test(tc, test_limit_field_size_zero);
     tcase_add_test(tc, test_endless_heads);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("options");
+    tcase_set_timeout(tc, 120);
+    tcase_add_loop_test(tc, test_options, 0, (int)CN_ARRAY_LEN(opt_cases));
+    tcase_add_test(tc, test_options_limits);
+    tcase_add_test(tc, test_options_survive_reset);
     suite_add_tcase(s, tc);
     tc = tcase_create("api");
     tcase_add_test(tc, test_header_lookup);
