@@ -196,6 +196,12 @@ static void conn_advance(gconn_t *g)
         ssize_t n = cn_conn_recv_nowait(&g->c);
         if (n == -EAGAIN)
             goto wait;
+        if (n == 0) { /* answered as sync and gevent answer a body cut short */
+            g->c.parser.status = 400;
+            g->c.parser.reason = "connection closed inside the request body";
+            g->c.io_timeout = 1;
+            cn_conn_reject(&g->c);
+        }
         if (n <= 0) {
             conn_close(g);
             return;
@@ -216,6 +222,10 @@ static void conn_on_read(struct ev_loop *loop, ev_io *io, int revents)
 static void conn_on_timeout(struct ev_loop *loop, ev_timer *t, int revents)
 {
     gconn_t *g = cn_container_of(t, gconn_t, timer);
+    if (g->state == G_BODY) {
+        g->c.io_timeout = 1; /* a short wait at most: the loop serves everyone */
+        cn_conn_send_error(&g->c, 408);
+    }
     if (g->started)
         cn_log_debug("Closing a connection from %s: request not received in time",
                      g->c.peer_host);

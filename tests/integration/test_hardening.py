@@ -479,6 +479,27 @@ def test_limit_body_chunked_2gib_stream_rejected_early(make_server):
 # 3. body read timeout
 # --------------------------------------------------------------------------
 
+def test_body_cut_short_gets_400(make_server):
+    """A client that half-closes inside a Content-Length body: the app reading
+    it gets no data it did not send, and the client gets 400 (every class;
+    gthread reads small bodies in its loop, where this used to be a silent
+    close)."""
+    srv = make_server(APP, args=class_args(2, ["--timeout", "5"]))
+    with srv.connect(timeout=5) as s:
+        s.sendall(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\n\r\nhell")
+        s.shutdown(socket.SHUT_WR)
+        data = b""
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            d = s.recv(65536)
+            if not d:
+                break
+            data += d
+    assert data.startswith(b"HTTP/1.1 400 "), data[:200]
+    status, dt = timed_get(srv)
+    assert status == 200
+
+
 def test_body_read_timeout(make_server):
     timeout = 3
     srv = make_server(APP, args=class_args(2, ["--timeout", str(timeout)]))
