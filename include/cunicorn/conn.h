@@ -54,6 +54,9 @@ typedef struct cn_conn {
     char peer_host[64];              /* REMOTE_ADDR: the socket's peer, or the
                                         client a PROXY preamble names */
     int peer_port;                   /* REMOTE_PORT */
+    bool peer_trusted;               /* the socket's peer (the proxy, not the
+                                        client a preamble names) is in
+                                        forwarded_allow_ips */
     const cn_proxy_allow_t *_pp_allow; /* borrowed: cn_conn_options_t */
     bool _pp_pending;                /* a PROXY preamble may still come */
 
@@ -63,16 +66,13 @@ typedef struct cn_conn {
     size_t raw_off;                  /* rbuf offset of the next raw body byte */
     cn_buf_t body;                   /* owned: decoded, not yet read by the app */
     size_t body_off;
-    uint64_t body_read;              /* decoded bytes handed to the app */
     bool continue_sent;              /* "100 Continue" written */
-    bool eof;                        /* peer closed its side */
 
     cn_conn_wait_cb wait;
     void *wait_ctx;
     double io_timeout;               /* seconds for one read/write wait */
 
     uint64_t requests;               /* served on this connection */
-    int64_t bytes_sent;              /* body bytes of the current response */
 } cn_conn_t;
 
 /** Take ownership of an accepted, non-blocking fd. */

@@ -66,6 +66,7 @@ void cn_conn_set_options(cn_conn_t *c, const cn_conn_options_t *opts)
 {
     cn_http_parser_set_options(&c->parser, &opts->http);
     c->_pp_allow = opts->proxy_allow;
+    c->peer_trusted = opts->proxy_allow != NULL && cn_proxy_allow_match(opts->proxy_allow, c->peer_host);
     c->_pp_pending = opts->proxy_protocol && c->requests == 0 && c->rbuf.len == 0;
 }
 
@@ -88,8 +89,6 @@ ssize_t cn_conn_recv_nowait(cn_conn_t *c)
         ssize_t n = recv(c->fd, c->rbuf.data + c->rbuf.len, c->rbuf.cap - c->rbuf.len, 0);
         if (n >= 0) {
             c->rbuf.len += (size_t)n;
-            if (n == 0)
-                c->eof = true;
             return n;
         }
         if (errno == EINTR)
@@ -241,7 +240,6 @@ ssize_t cn_conn_body_fill(cn_conn_t *c)
 void cn_conn_body_consume(cn_conn_t *c, size_t n)
 {
     c->body_off += n;
-    c->body_read += n;
     if (c->body_off == c->body.len) {
         c->body.len = 0;
         c->body_off = 0;
@@ -326,9 +324,7 @@ void cn_conn_next_request(cn_conn_t *c)
     c->raw_off = 0;
     c->body.len = 0;
     c->body_off = 0;
-    c->body_read = 0;
     c->continue_sent = false;
-    c->bytes_sent = 0;
     c->requests++;
     cn_http_parser_reset(&c->parser);
     cn_http_request_clear(&c->req);

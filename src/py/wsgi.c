@@ -85,7 +85,7 @@ static PyObject *make_template(cn_wsgi_t *w)
 static int request_scheme(cn_wsgi_t *w, cn_conn_t *c, bool *https)
 {
     *https = false;
-    if (w->opt.trusted == NULL || !cn_proxy_allow_match(w->opt.trusted, c->peer_host))
+    if (!c->peer_trusted)
         return 0;
     if (cn_scheme_from_request(w->opt.scheme_headers, &c->req, c->rbuf.data, https) == 0)
         return 0;

@@ -17,7 +17,6 @@ typedef struct cn_wsgi_options {
     bool multithread;        /* wsgi.multithread */
     bool release_gil_for_io; /* Py_BEGIN_ALLOW_THREADS around socket I/O */
     const char *script_name; /* $SCRIPT_NAME ("" if unset); borrowed */
-    const cn_proxy_allow_t *trusted;           /* borrowed: forwarded_allow_ips */
     const cn_scheme_headers_t *scheme_headers; /* borrowed: secure_scheme_headers */
 } cn_wsgi_options_t;
 

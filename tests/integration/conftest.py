@@ -9,11 +9,11 @@ Environment:
 import json
 import os
 import re
+import resource
 import signal as _signal
 import signal
 import socket
 import subprocess
-import sys
 import time
 import urllib.parse
 
@@ -178,6 +178,22 @@ def parse_print_config(text):
             cfg[m.group(1)] = m.group(2).strip()
     return cfg
 
+
+
+def raise_nofile(want=8192):
+    """Raise this process's soft RLIMIT_NOFILE (servers started afterwards
+    inherit it); returns the new soft limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY:
+        want = min(want, hard)
+    if soft != resource.RLIM_INFINITY and soft < want:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+def simple_get(path, version="HTTP/1.1", headers=()):
+    """Bytes of a GET request for path with Host: 127.0.0.1."""
+    return build_request("GET", path, headers=headers, version=version, host="127.0.0.1")
 
 class Server:
     """One server process (master + workers) started from a temp dir."""
@@ -373,9 +389,10 @@ class Server:
                 self.wait_exit(5)
         # reap any straggling workers we have seen (children of our master)
         for w in list(self.known_workers):
-            if pid_alive(w):
-                st = _proc_stat(w)
-                # only if it is still one of "ours": parent is our master or init-reparented
+            st = _proc_stat(w)
+            # only if it is still one of "ours": parent is our master, or init
+            # after the master died (a reused pid would have another parent)
+            if st is not None and int(st[1]) in (self.pid, 1):
                 try:
                     os.kill(w, _signal.SIGKILL)
                 except (ProcessLookupError, PermissionError):

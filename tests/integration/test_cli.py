@@ -7,8 +7,7 @@ import time
 
 import pytest
 
-from conftest import (APPS_DIR, BIN, CMD_ARGS_ENV, IS_GUNICORN, NAME, WORKER_CLASS, Server,
-                      free_port, has_ipv6, only_cunicorn, parse_print_config, run_bin, wait_until)
+from conftest import (BIN, CMD_ARGS_ENV, NAME, WORKER_CLASS, free_port, has_ipv6, only_cunicorn, parse_print_config, run_bin, wait_until)
 
 
 CWD_APP = (

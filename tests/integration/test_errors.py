@@ -4,8 +4,7 @@ import time
 
 import pytest
 
-from conftest import (APPS_DIR, Conn, ConnectionClosed, Server, build_request, only_cunicorn, raw_exchange,
-                      run_bin, wait_until)
+from conftest import (APPS_DIR, Conn, Server, build_request, run_bin)
 
 
 @pytest.fixture(scope="module")

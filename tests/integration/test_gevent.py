@@ -4,8 +4,6 @@ graceful stop, WSGI flags, --worker-connections.
 Runs only when CUNICORN_WORKER_CLASS=gevent.
 """
 import http.server
-import os
-import resource
 import selectors
 import signal
 import socket
@@ -14,7 +12,8 @@ import time
 
 import pytest
 
-from conftest import IS_GUNICORN, WORKER_CLASS, Conn, build_request, quote
+from conftest import (IS_GUNICORN, WORKER_CLASS, Conn, quote, raise_nofile,
+                      simple_get)
 
 pytestmark = pytest.mark.skipif(WORKER_CLASS != "gevent",
                                 reason="gevent-only tests (running %s)" % WORKER_CLASS)
@@ -22,17 +21,7 @@ pytestmark = pytest.mark.skipif(WORKER_CLASS != "gevent",
 APP = "app_concurrency:app"
 
 
-def _raise_nofile(want=4096):
-    # the server inherits this limit (Popen), so raise it before starting it
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if hard != resource.RLIM_INFINITY:
-        want = min(want, hard)
-    if soft != resource.RLIM_INFINITY and soft < want:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
 
-
-def _req(path, version="HTTP/1.1", headers=()):
-    return build_request("GET", path, headers=headers, version=version, host="127.0.0.1")
 
 
 def _parse(buf):
@@ -168,11 +157,11 @@ class SlowLoris:
 # --------------------------------------------------------------------------
 
 def test_500_concurrent_sleeps_overlap(make_server):
-    _raise_nofile()
+    raise_nofile()
     srv = make_server(APP, args=["--worker-connections", "1000"], workers=1)
     n = 500
     t0 = time.monotonic()
-    socks = open_and_send(srv, [_req("/sleep?s=0.5") for _ in range(n)])
+    socks = open_and_send(srv, [simple_get("/sleep?s=0.5") for _ in range(n)])
     try:
         results = read_all(socks, timeout=30)
     finally:
@@ -220,7 +209,7 @@ def slow_backend():
 def test_patched_urllib_fetches_overlap(make_server, slow_backend):
     srv = make_server(APP, args=["--worker-connections", "1000"], workers=1)
     n = 50
-    reqs = [_req("/fetch?url=%s" % quote(slow_backend + "/item%d" % i)) for i in range(n)]
+    reqs = [simple_get("/fetch?url=%s" % quote(slow_backend + "/item%d" % i)) for i in range(n)]
     t0 = time.monotonic()
     socks = open_and_send(srv, reqs)
     try:
@@ -235,7 +224,7 @@ def test_patched_urllib_fetches_overlap(make_server, slow_backend):
 
 
 def test_slow_header_clients_do_not_delay_normal_request(make_server):
-    _raise_nofile()
+    raise_nofile()
     srv = make_server(APP, args=["--worker-connections", "1000", "--timeout", "30"], workers=1)
     loris = SlowLoris(srv, 100, interval=0.1, duration=2.0).start()
     try:
@@ -246,7 +235,7 @@ def test_slow_header_clients_do_not_delay_normal_request(make_server):
                 break
             t0 = time.monotonic()
             with Conn.open(srv, timeout=10) as c:
-                c.send(_req("/echo/normal%d" % i))
+                c.send(simple_get("/echo/normal%d" % i))
                 r = c.read_response()
             timings.append(time.monotonic() - t0)
             assert r.status == 200 and r.body == b"/echo/normal%d" % i
@@ -266,11 +255,11 @@ def test_slow_header_clients_do_not_delay_normal_request(make_server):
 # --------------------------------------------------------------------------
 
 def test_graceful_stop_100_inflight(make_server):
-    _raise_nofile()
+    raise_nofile()
     srv = make_server(APP, args=["--worker-connections", "1000"], workers=1,
                       graceful_timeout=10)
     n = 100
-    socks = open_and_send(srv, [_req("/sleep?s=1") for _ in range(n)])
+    socks = open_and_send(srv, [simple_get("/sleep?s=1") for _ in range(n)])
     try:
         time.sleep(0.4)  # all accepted and sleeping in their greenlets
         t_term = time.monotonic()
@@ -305,7 +294,7 @@ def test_unpatched_blocking_call_still_works_serialized(make_server):
     srv = make_server(APP, args=["--worker-connections", "100"], workers=1)
     n = 5
     t0 = time.monotonic()
-    socks = open_and_send(srv, [_req("/rawsleep?s=0.3") for _ in range(n)])
+    socks = open_and_send(srv, [simple_get("/rawsleep?s=0.3") for _ in range(n)])
     try:
         results = read_all(socks, timeout=20)
     finally:
@@ -329,11 +318,11 @@ def test_worker_connections_bounds_concurrent_greenlets(make_server, tmp_path):
     rec = str(tmp_path / "record.txt")
     qfile = quote(rec)
     # 5 slow requests in flight, then a 6th
-    first = open_and_send(srv, [_req("/record?s=1.5&id=%d&file=%s" % (i, qfile)) for i in range(5)])
+    first = open_and_send(srv, [simple_get("/record?s=1.5&id=%d&file=%s" % (i, qfile)) for i in range(5)])
     sixth = []
     try:
         time.sleep(0.3)
-        sixth = open_and_send(srv, [_req("/record?s=0.1&id=6&file=%s" % qfile)])
+        sixth = open_and_send(srv, [simple_get("/record?s=0.1&id=6&file=%s" % qfile)])
         results = read_all(first + sixth, timeout=20)
     finally:
         close_all(first + sixth)
@@ -357,7 +346,7 @@ def test_keepalive_reuse_and_idle_timeout(make_server):
     srv = make_server(APP, args=["--worker-connections", "100", "--keep-alive", "1"], workers=1)
     with Conn.open(srv, timeout=10) as c:
         for i in range(50):
-            c.send(_req("/echo/k%d" % i))
+            c.send(simple_get("/echo/k%d" % i))
             r = c.read_response()
             assert r.status == 200 and r.body == b"/echo/k%d" % i
         t0 = time.monotonic()
@@ -375,9 +364,9 @@ def test_term_closes_idle_keepalive_at_once(make_server):
     idle = Conn.open(srv, timeout=10)
     busy = Conn.open(srv, timeout=10)
     try:
-        idle.send(_req("/echo/idle"))
+        idle.send(simple_get("/echo/idle"))
         assert idle.read_response().status == 200
-        busy.send(_req("/sleep?s=1"))
+        busy.send(simple_get("/sleep?s=1"))
         time.sleep(0.3)
         t0 = time.monotonic()
         srv.send_signal(signal.SIGTERM)
@@ -403,9 +392,9 @@ def test_quick_stop_does_not_wait(make_server, sig):
     idle = Conn.open(srv, timeout=10)
     busy = Conn.open(srv, timeout=10)
     try:
-        idle.send(_req("/echo/idle"))
+        idle.send(simple_get("/echo/idle"))
         assert idle.read_response().status == 200
-        busy.send(_req("/block?s=5"))
+        busy.send(simple_get("/block?s=5"))
         time.sleep(0.3)
         t0 = time.monotonic()
         srv.send_signal(sig)

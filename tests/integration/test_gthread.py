@@ -3,7 +3,6 @@
 
 Runs only when CUNICORN_WORKER_CLASS=gthread.
 """
-import resource
 import signal
 import socket
 import threading
@@ -11,7 +10,8 @@ import time
 
 import pytest
 
-from conftest import (WORKER_CLASS, Conn, ConnectionClosed, build_request, wait_until)
+from conftest import (WORKER_CLASS, Conn, raise_nofile,
+                      simple_get)
 
 pytestmark = pytest.mark.skipif(WORKER_CLASS != "gthread",
                                 reason="gthread-only tests (running %s)" % WORKER_CLASS)
@@ -19,16 +19,7 @@ pytestmark = pytest.mark.skipif(WORKER_CLASS != "gthread",
 APP = "app_concurrency:app"
 
 
-def _raise_nofile(want=4096):
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if hard != resource.RLIM_INFINITY:
-        want = min(want, hard)
-    if soft != resource.RLIM_INFINITY and soft < want:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
 
-
-def _req(path, version="HTTP/1.1", headers=()):
-    return build_request("GET", path, headers=headers, version=version, host="127.0.0.1")
 
 
 def _run_threads(targets, timeout):
@@ -105,7 +96,7 @@ class SlowLoris:
 # --------------------------------------------------------------------------
 
 def test_keepalive_1000_requests_over_50_connections(make_server):
-    _raise_nofile()
+    raise_nofile()
     srv = make_server(APP, args=["--threads", "4", "--keep-alive", "10"], workers=1)
     n_conns, per_conn = 50, 20
     results = {}
@@ -118,7 +109,7 @@ def test_keepalive_1000_requests_over_50_connections(make_server):
                     port = c.sock.getsockname()[1]
                     for j in range(per_conn):
                         path = "/echo/c%d/r%d" % (i, j)
-                        c.send(_req(path))
+                        c.send(simple_get(path))
                         r = c.read_response()
                         ports.add(c.sock.getsockname()[1])
                         statuses.append((r.status, r.body == path.encode(),
@@ -163,7 +154,7 @@ def test_keepalive_1000_requests_over_50_connections(make_server):
 def test_pipelined_requests_answered_in_order(make_server):
     srv = make_server(APP, args=["--threads", "4"], workers=1)
     paths = ["/echo/first", "/echo/second/x", "/echo/third?q=1", "/fast", "/echo/fifth"]
-    blob = b"".join(_req(p) for p in paths)
+    blob = b"".join(simple_get(p) for p in paths)
     with Conn.open(srv, timeout=10) as c:
         c.send(blob)  # all requests in one send()
         for p in paths:
@@ -172,7 +163,7 @@ def test_pipelined_requests_answered_in_order(make_server):
             expect = b"fast" if p == "/fast" else p.split("?")[0].encode()
             assert r.body == expect, (p, r.body)
         # connection still usable afterwards
-        c.send(_req("/echo/after"))
+        c.send(simple_get("/echo/after"))
         r = c.read_response()
         assert r.status == 200 and r.body == b"/echo/after"
 
@@ -180,7 +171,7 @@ def test_pipelined_requests_answered_in_order(make_server):
 def test_pipelined_with_slow_first_request_keeps_order(make_server):
     # a slow first request must not let the fast ones overtake it
     srv = make_server(APP, args=["--threads", "4"], workers=1)
-    blob = (_req("/sleep?s=0.5") + _req("/echo/b") + _req("/echo/c"))
+    blob = (simple_get("/sleep?s=0.5") + simple_get("/echo/b") + simple_get("/echo/c"))
     with Conn.open(srv, timeout=10) as c:
         c.send(blob)
         r1, r2, r3 = c.read_response(), c.read_response(), c.read_response()
@@ -193,7 +184,7 @@ def test_pipelined_http10_keepalive(make_server):
     srv = make_server(APP, args=["--threads", "2"], workers=1)
     ka = [("Connection", "keep-alive")]
     paths = ["/echo/one", "/echo/two", "/echo/three"]
-    blob = b"".join(_req(p, version="HTTP/1.0", headers=ka) for p in paths)
+    blob = b"".join(simple_get(p, version="HTTP/1.0", headers=ka) for p in paths)
     with Conn.open(srv, timeout=10) as c:
         c.send(blob)
         for p in paths:
@@ -203,8 +194,8 @@ def test_pipelined_http10_keepalive(make_server):
             assert r.has("Content-Length")
             assert (r.header("Connection") or "").lower() != "close", r
         # still open: one more HTTP/1.0 keep-alive request, then a plain 1.0 one
-        c.send(_req("/echo/four", version="HTTP/1.0", headers=ka)
-               + _req("/echo/last", version="HTTP/1.0"))
+        c.send(simple_get("/echo/four", version="HTTP/1.0", headers=ka)
+               + simple_get("/echo/last", version="HTTP/1.0"))
         r = c.read_response()
         assert r.status == 200 and r.body == b"/echo/four"
         r = c.read_response()
@@ -215,8 +206,8 @@ def test_pipelined_http10_keepalive(make_server):
 
 def test_pipelined_close_ends_connection(make_server):
     srv = make_server(APP, args=["--threads", "2"], workers=1)
-    blob = (_req("/echo/a") + _req("/echo/b", headers=[("Connection", "close")])
-            + _req("/echo/never"))
+    blob = (simple_get("/echo/a") + simple_get("/echo/b", headers=[("Connection", "close")])
+            + simple_get("/echo/never"))
     with Conn.open(srv, timeout=10) as c:
         c.send(blob)
         r = c.read_response()
@@ -236,7 +227,7 @@ def test_keepalive_idle_timeout_closes_silent_connection(make_server):
     silent = Conn.open(srv, timeout=10)
     active = Conn.open(srv, timeout=10)
     try:
-        silent.send(_req("/echo/s"))
+        silent.send(simple_get("/echo/s"))
         assert silent.read_response().status == 200
         t_idle = time.monotonic()
 
@@ -246,7 +237,7 @@ def test_keepalive_idle_timeout_closes_silent_connection(make_server):
         def keep_busy():
             try:
                 for i in range(12):  # ~2.4 s of activity, gaps of 0.2 s < keep-alive
-                    active.send(_req("/echo/a%d" % i))
+                    active.send(simple_get("/echo/a%d" % i))
                     r = active.read_response()
                     active_ok.append(r.status == 200 and r.body == b"/echo/a%d" % i)
                     time.sleep(0.2)
@@ -282,7 +273,7 @@ def test_keepalive_idle_timeout_closes_silent_connection(make_server):
 # --------------------------------------------------------------------------
 
 def test_slowloris_does_not_delay_normal_requests(make_server):
-    _raise_nofile()
+    raise_nofile()
     srv = make_server(APP, args=["--threads", "2", "--timeout", "30"], workers=1)
     loris = SlowLoris(srv, 200, interval=0.1, duration=2.0).start()
     try:
@@ -293,7 +284,7 @@ def test_slowloris_does_not_delay_normal_requests(make_server):
                 break
             t0 = time.monotonic()
             with Conn.open(srv, timeout=10) as c:
-                c.send(_req("/echo/normal%d" % i))
+                c.send(simple_get("/echo/normal%d" % i))
                 r = c.read_response()
             timings.append(time.monotonic() - t0)
             assert r.status == 200 and r.body == b"/echo/normal%d" % i
@@ -321,13 +312,13 @@ def test_worker_connections_bounds_open_connections(make_server):
     try:
         for i in range(10):
             c = Conn.open(srv, timeout=10)
-            c.send(_req("/echo/idle%d" % i))
+            c.send(simple_get("/echo/idle%d" % i))
             r = c.read_response()
             assert r.status == 200
             idle.append(c)  # kept open, idle keep-alive
 
         extra = Conn.open(srv, timeout=10)  # TCP connect succeeds (backlog)
-        extra.send(_req("/echo/eleventh"))
+        extra.send(simple_get("/echo/eleventh"))
         try:
             r = extra.read_response(timeout=1.2)
             pytest.fail("11th connection was served while 10 were open: %r" % r)
@@ -335,7 +326,7 @@ def test_worker_connections_bounds_open_connections(make_server):
             pass
 
         # the 10 idle ones are still served fine
-        idle[0].send(_req("/echo/still"))
+        idle[0].send(simple_get("/echo/still"))
         r = idle[0].read_response(timeout=5)
         assert r.status == 200 and r.body == b"/echo/still"
 
@@ -363,7 +354,7 @@ def test_graceful_stop_finishes_inflight_requests(make_server):
     try:
         for i in range(n):
             c = Conn.open(srv, timeout=30)
-            c.send(_req("/sleep?s=1"))
+            c.send(simple_get("/sleep?s=1"))
             conns.append(c)
 
         def reader(i):
@@ -401,9 +392,9 @@ def test_graceful_stop_closes_idle_keepalive_at_once(make_server):
     c = Conn.open(srv, timeout=10)
     busy = Conn.open(srv, timeout=10)
     try:
-        c.send(_req("/echo/idle"))
+        c.send(simple_get("/echo/idle"))
         assert c.read_response().status == 200
-        busy.send(_req("/sleep?s=2"))
+        busy.send(simple_get("/sleep?s=2"))
         time.sleep(0.3)
         t0 = time.monotonic()
         srv.send_signal(signal.SIGTERM)
@@ -426,13 +417,13 @@ def test_blocked_thread_does_not_stop_other_threads(make_server):
     block = Conn.open(srv, timeout=20)
     try:
         t_block = time.monotonic()
-        block.send(_req("/block?s=5"))
+        block.send(simple_get("/block?s=5"))
         time.sleep(0.3)
         timings = []
         for i in range(5):
             t0 = time.monotonic()
             with Conn.open(srv, timeout=10) as c:
-                c.send(_req("/fast"))
+                c.send(simple_get("/fast"))
                 r = c.read_response()
             timings.append(time.monotonic() - t0)
             assert r.status == 200 and r.body == b"fast"
@@ -451,7 +442,7 @@ def test_threads_run_concurrently(make_server):
 
     def one():
         with Conn.open(srv, timeout=20) as c:
-            c.send(_req("/sleep?s=1"))
+            c.send(simple_get("/sleep?s=1"))
             r = c.read_response()
             results.append(r.status)
 
@@ -479,9 +470,9 @@ def test_quick_stop_does_not_wait(make_server, sig):
     idle = Conn.open(srv, timeout=10)
     busy = Conn.open(srv, timeout=10)
     try:
-        idle.send(_req("/echo/idle"))
+        idle.send(simple_get("/echo/idle"))
         assert idle.read_response().status == 200
-        busy.send(_req("/block?s=5"))
+        busy.send(simple_get("/block?s=5"))
         time.sleep(0.3)
         t0 = time.monotonic()
         srv.send_signal(sig)

@@ -12,7 +12,6 @@ Environment:
 """
 import os
 import random
-import resource
 import selectors
 import socket
 import threading
@@ -21,7 +20,7 @@ import time
 import pytest
 
 from conftest import (WORKER_CLASS, only_cunicorn, Conn, ConnectionClosed, build_request,
-                      pid_alive, proc_status_kb, wait_until)
+                      pid_alive, proc_status_kb, wait_until, raise_nofile)
 
 APP = "app_harden:app"
 # Gunicorn has no --limit-request-body, header/body/write timeouts or idle
@@ -34,14 +33,6 @@ ASYNC_CLASSES = ("gthread", "gevent")
 # helpers
 # --------------------------------------------------------------------------
 
-def raise_nofile(want=8192):
-    """Raise the soft RLIMIT_NOFILE of this process (the server inherits it)."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if hard != resource.RLIM_INFINITY:
-        want = min(want, hard)
-    if soft != resource.RLIM_INFINITY and soft < want:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
-    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
 def class_args(threads=2, extra=()):

@@ -1,7 +1,6 @@
 """HTTP/1.x protocol behaviour, exercised with raw sockets."""
 import email.utils
 import hashlib
-import json
 import re
 import socket
 import time

@@ -1,5 +1,4 @@
 """Error log (startup lines, levels, files) and access log formats."""
-import os
 import re
 import time
 

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from conftest import Conn, ConnectionClosed, build_request, needs_class, pid_alive, wait_until
+from conftest import Conn, build_request, needs_class, pid_alive, wait_until
 
 
 def _start_slow_request(srv, seconds):

@@ -1,12 +1,10 @@
 """WSGI (PEP 3333) contract: environ, wsgi.input, response iterables, app loading."""
 import hashlib
-import json
 import os
 import socket
 import subprocess
 import sys
 import textwrap
-import threading
 import time
 
 import pytest
