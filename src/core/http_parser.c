@@ -76,6 +76,7 @@ static int parse_target(cn_http_parser_t *p);
 static int parse_absolute(cn_http_parser_t *p, const char *t, uint32_t n);
 static void split_path(cn_http_request_t *req, const char *base, uint32_t start, uint32_t end);
 static int check_headers(cn_http_parser_t *p);
+static void list_item(const char *v, size_t n, size_t *i, size_t *s, size_t *e);
 static int scan_te(cn_http_parser_t *p, const char *v, size_t n, bool *chunked, bool *coded);
 static int check_framing(cn_http_parser_t *p, int ncl, const cn_http_header_t *cl, int nte,
                          bool chunked, bool coded);
@@ -560,6 +561,20 @@ static int check_headers(cn_http_parser_t *p)
     return 0;
 }
 
+/* The element of a comma-separated list that starts at *i, OWS trimmed:
+ * [*s, *e). *i is left on the comma after it (or at n). */
+static void list_item(const char *v, size_t n, size_t *i, size_t *s, size_t *e)
+{
+    while (*i < n && is_ows(v[*i]))
+        (*i)++;
+    *s = *i;
+    while (*i < n && v[*i] != ',')
+        (*i)++;
+    *e = *i;
+    while (*e > *s && is_ows(v[*e - 1]))
+        (*e)--;
+}
+
 /* Transfer-Encoding is a list of codings in the order they were applied,
  * possibly over several fields (RFC 9112 6.1). chunked must come last and
  * only once; identity is a no-op; gzip/deflate/compress are left in the
@@ -569,14 +584,7 @@ static int scan_te(cn_http_parser_t *p, const char *v, size_t n, bool *chunked, 
     size_t i = 0;
     do {
         size_t s, e;
-        while (i < n && is_ows(v[i]))
-            i++;
-        s = i;
-        while (i < n && v[i] != ',')
-            i++;
-        e = i;
-        while (e > s && is_ows(v[e - 1]))
-            e--;
+        list_item(v, n, &i, &s, &e);
         if (*chunked)
             return reject(p, 400, "chunked is not the final transfer coding");
         if (e == s)
@@ -619,17 +627,9 @@ static int check_framing(cn_http_parser_t *p, int ncl, const cn_http_header_t *c
 /* Connection is a comma list of tokens, possibly over several fields. */
 static void scan_connection(const char *v, size_t n, bool *close, bool *ka, bool *upg)
 {
-    size_t i = 0;
-    while (i < n) {
+    for (size_t i = 0; i < n; i++) {
         size_t s, e;
-        while (i < n && (is_ows(v[i]) || v[i] == ','))
-            i++;
-        s = i;
-        while (i < n && v[i] != ',')
-            i++;
-        e = i;
-        while (e > s && is_ows(v[e - 1]))
-            e--;
+        list_item(v, n, &i, &s, &e); /* empty items match nothing below */
         if (cn_strcase_eq(v + s, e - s, "close"))
             *close = true;
         else if (cn_strcase_eq(v + s, e - s, "keep-alive"))

@@ -295,12 +295,9 @@ static PyObject *py_accept(PyObject *self, PyObject *index)
         for (int n = 0; rc == 0 && n < ACCEPTS_PER_WAKEUP && !gw->stopping; n++) {
             struct sockaddr_storage peer;
             socklen_t len = sizeof(peer);
-            int fd = accept4(l->fd, (struct sockaddr *)&peer, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
-            if (fd < 0) {
-                if (errno == EMFILE || errno == ENFILE)
-                    cn_log_error("accept: %s", strerror(errno));
+            int fd = cn_worker_accept(l, &peer, &len);
+            if (fd < 0)
                 break;
-            }
             if (spawn_connection(gw, serve, l, fd, &peer, len) < 0) {
                 cn_py_log_exception(CN_LOG_ERROR, "cannot start a greenlet for a connection");
                 break;

@@ -279,12 +279,9 @@ static void accept_on_ready(struct ev_loop *loop, ev_io *io, int revents)
     for (int i = 0; i < ACCEPTS_PER_WAKEUP && gw->accepting; i++) {
         struct sockaddr_storage peer;
         socklen_t len = sizeof(peer);
-        int fd = accept4(l->fd, (struct sockaddr *)&peer, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd < 0) {
-            if (errno == EMFILE || errno == ENFILE)
-                cn_log_error("accept: %s", strerror(errno));
+        int fd = cn_worker_accept(l, &peer, &len);
+        if (fd < 0)
             return;
-        }
         accept_one(gw, l, fd, &peer, len);
         if (gw->nconns >= (size_t)gw->w->cfg->worker_connections)
             set_accepting(gw, false); /* others take the load until we drop below */

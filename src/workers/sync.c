@@ -53,13 +53,9 @@ static void accept_ready(cn_worker_t *w, const cn_listener_t *l, PyThreadState *
 {
     struct sockaddr_storage peer;
     socklen_t len = sizeof(peer);
-    int fd = accept4(l->fd, (struct sockaddr *)&peer, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
-    if (fd < 0) {
-        /* Another worker won the race, or the client gave up: not errors. */
-        if (errno != EAGAIN && errno != EWOULDBLOCK && errno != ECONNABORTED && errno != EINTR)
-            cn_log_error("accept: %s", strerror(errno));
+    int fd = cn_worker_accept(l, &peer, &len);
+    if (fd < 0)
         return;
-    }
     cn_conn_t c;
     cn_conn_init(&c, fd, (struct sockaddr *)&peer, len, l, &w->limits);
     cn_conn_set_options(&c, &w->conn_opts);

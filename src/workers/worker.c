@@ -8,6 +8,7 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 static const cn_worker_class_t *const classes[] = {&cn_worker_sync, &cn_worker_gthread,
@@ -125,6 +126,15 @@ bool cn_worker_alive(cn_worker_t *w)
         return false;
     }
     return true;
+}
+
+int cn_worker_accept(const cn_listener_t *l, struct sockaddr_storage *peer, socklen_t *len)
+{
+    int fd = accept4(l->fd, (struct sockaddr *)peer, len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != ECONNABORTED &&
+        errno != EINTR)
+        cn_log_error("accept: %s", strerror(errno));
+    return fd;
 }
 
 int cn_worker_wait_poll(void *ctx, int fd, short events, double deadline)

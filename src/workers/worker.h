@@ -47,6 +47,12 @@ int cn_worker_main(void *ud, cn_worker_ctx_t *ctx);
  * master went away. Logs why, once. */
 bool cn_worker_alive(cn_worker_t *w);
 
+/** accept4() a non-blocking, close-on-exec connection from l into
+ * peer/len (len in: sizeof *peer). Returns the fd, or -1 when there is none
+ * to take: another worker won the race, the client gave up, or a real error
+ * (EMFILE...), which is logged. */
+int cn_worker_accept(const cn_listener_t *l, struct sockaddr_storage *peer, socklen_t *len);
+
 /** The wait hook of classes that block in poll(2): waits in slices of at
  * most one second and beats the heartbeat between them, so a worker waiting
  * on a slow client is not mistaken for a hung one. ctx is the cn_worker_t. */
