@@ -10,9 +10,11 @@
  * API (no greenlet C-API or libev ABI coupling to Debian's gevent build),
  * they cost nothing when data is already there (the common case for a
  * request that arrives in one segment), and a timeout is gevent's own.
- * Each connection keeps its two io watchers, and one gevent.Timeout for the
- * wait between keep-alive requests, for its whole life: the per-request
- * wait then allocates nothing (about 4 us instead of 12 us per wait).
+ * Each connection keeps its two io watchers for its whole life, so a wait
+ * does not create one. (Reusing one gevent.Timeout per connection for the
+ * keep-alive wait would save ~5 us more per request, but a reused Timeout
+ * fired from its first start under load here, closing busy connections; each
+ * wait with a deadline gets its own Timeout from gevent.socket.wait.)
  *
  * GIL: the worker is one OS thread running greenlets; it holds the GIL the
  * whole time (gevent needs it to switch), so this class never releases it
@@ -42,14 +44,12 @@ typedef struct gconn {
     struct gconn *prev, *next;   /* the worker's list of open connections */
     PyObject *greenlet;          /* strong: the greenlet serving it */
     PyObject *watchers[2];       /* strong, made on first use: read, write io watchers */
-    PyObject *idle_timeout;      /* strong, made on first use: Timeout(keepalive) */
     bool idle;                   /* waiting for the first byte of a request */
-    bool idle_keepalive;         /* ... and the keepalive Timeout applies */
 } gconn_t;
 
 typedef struct gevent_worker {
     cn_worker_t *w;              /* borrowed */
-    PyObject *wait, *loop, *timeout_cls, *sleep, *getcurrent, *joinall; /* strong */
+    PyObject *wait, *loop, *sleep, *getcurrent, *joinall; /* strong */
     PyObject *pool;              /* strong: gevent.pool.Pool */
     PyObject *self;              /* strong: capsule of this struct, the self of our functions */
     gconn_t *conns;              /* every open connection */
@@ -119,31 +119,6 @@ static int wait_watcher(gevent_worker_t *gw, PyObject *watcher, double deadline)
     return wait_result(r);
 }
 
-/* The wait between keep-alive requests, with the connection's own reusable
- * Timeout (started and cancelled around the wait, as gevent's own waits do). */
-static int wait_keepalive(gconn_t *g, PyObject *watcher)
-{
-    gevent_worker_t *gw = g->gw;
-    if (g->idle_timeout == NULL) {
-        g->idle_timeout = PyObject_CallFunction(gw->timeout_cls, "dO",
-                                                (double)gw->w->cfg->keepalive, PyExc_TimeoutError);
-        if (g->idle_timeout == NULL)
-            return wait_result(NULL);
-    }
-    PyObject *started = PyObject_CallMethod(g->idle_timeout, "start", NULL);
-    if (started == NULL)
-        return wait_result(NULL);
-    Py_DECREF(started);
-    PyObject *r = PyObject_CallOneArg(gw->wait, watcher);
-    PyObject *t, *v, *tb;
-    PyErr_Fetch(&t, &v, &tb); /* keep the wait's outcome across cancel() */
-    PyObject *cancelled = PyObject_CallMethod(g->idle_timeout, "cancel", NULL);
-    Py_XDECREF(cancelled);
-    PyErr_Clear();
-    PyErr_Restore(t, v, tb);
-    return wait_result(r);
-}
-
 /* conn's wait hook (ctx: the gconn_t): park this greenlet until fd is ready. */
 static int gevent_wait(void *ctx, int fd, short events, double deadline)
 {
@@ -154,15 +129,13 @@ static int gevent_wait(void *ctx, int fd, short events, double deadline)
         if (g->watchers[kind] == NULL)
             return wait_result(NULL);
     }
-    if (kind == 0 && g->idle_keepalive)
-        return wait_keepalive(g, g->watchers[0]);
     return wait_watcher(g->gw, g->watchers[kind], deadline);
 }
 
-/* Close the connection's watchers and timeout before its fd is closed. */
+/* Close the connection's watchers before its fd is closed. */
 static void release_waits(gconn_t *g)
 {
-    PyObject **objs[] = {&g->watchers[0], &g->watchers[1], &g->idle_timeout};
+    PyObject **objs[] = {&g->watchers[0], &g->watchers[1]};
     for (size_t i = 0; i < CN_ARRAY_LEN(objs); i++) {
         if (*objs[i] == NULL)
             continue;
@@ -191,9 +164,7 @@ static int read_head(gconn_t *g)
         }
         if (!g->idle && head_deadline == 0)
             head_deadline = cn_now() + cfg->timeout;
-        g->idle_keepalive = g->idle && cfg->keepalive > 0;
         rc = gevent_wait(g, g->c.fd, POLLIN, g->idle ? idle_deadline : head_deadline);
-        g->idle_keepalive = false;
         if (rc < 0)
             return rc;
     }
@@ -383,12 +354,11 @@ static int import_api(gevent_worker_t *gw)
     gw->loop = hub ? PyObject_GetAttrString(hub, "loop") : NULL;
     Py_XDECREF(hub);
     gw->wait = PyObject_GetAttrString(gsocket, "wait");
-    gw->timeout_cls = PyObject_GetAttrString(gevent, "Timeout");
     gw->sleep = PyObject_GetAttrString(gevent, "sleep");
     gw->getcurrent = PyObject_GetAttrString(gevent, "getcurrent");
     gw->joinall = PyObject_GetAttrString(gevent, "joinall");
     gw->pool = PyObject_CallMethod(gpool, "Pool", "i", gw->w->cfg->worker_connections);
-    if (gw->loop && gw->wait && gw->timeout_cls && gw->sleep && gw->getcurrent && gw->joinall && gw->pool)
+    if (gw->loop && gw->wait && gw->sleep && gw->getcurrent && gw->joinall && gw->pool)
         rc = 0;
 done:
     Py_XDECREF(gevent);
@@ -474,8 +444,8 @@ static int gevent_run(cn_worker_t *w)
         w->abandoned = true; /* greenlets still reference this stack frame */
         return rc;
     }
-    PyObject **refs[] = {&gw.wait,     &gw.loop, &gw.timeout_cls, &gw.sleep,
-                         &gw.getcurrent, &gw.joinall, &gw.pool,     &gw.self};
+    PyObject **refs[] = {&gw.wait,    &gw.loop, &gw.sleep, &gw.getcurrent,
+                         &gw.joinall, &gw.pool, &gw.self};
     for (size_t i = 0; i < CN_ARRAY_LEN(refs); i++)
         Py_CLEAR(*refs[i]);
     return rc;

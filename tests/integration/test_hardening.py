@@ -470,6 +470,24 @@ def test_limit_body_chunked_2gib_stream_rejected_early(make_server):
 # 3. body read timeout
 # --------------------------------------------------------------------------
 
+@pytest.mark.skipif(WORKER_CLASS not in ASYNC_CLASSES, reason="keep-alive classes only")
+def test_busy_keepalive_connection_outlives_idle_timeout(make_server):
+    """The keep-alive idle timer restarts with every request: a connection
+    in steady use for 2.5 keep-alive periods is never closed (a reused gevent
+    Timeout once fired from its first start and closed busy connections)."""
+    srv = make_server(APP, args=class_args(2, ["--keep-alive", "1"]))
+    with srv.connect(timeout=5) as s:
+        c = Conn(s, 5)
+        end = time.monotonic() + 2.5
+        n = 0
+        while time.monotonic() < end and n < 100000:
+            c.send(build_request("GET", "/hello"))
+            r = c.read_response()
+            assert r.status == 200, "request %d on the connection: %r" % (n, r)
+            n += 1
+    assert n > 100
+
+
 def test_body_cut_short_gets_400(make_server):
     """A client that half-closes inside a Content-Length body: the app reading
     it gets no data it did not send, and the client gets 400 (every class;
