@@ -152,7 +152,8 @@ static void name_listener(cn_listener_t *l)
     if (ss.ss_family == AF_UNIX) {
         const struct sockaddr_un *un = (const struct sockaddr_un *)&ss;
         if (l->addr.path[0] == '\0' && len > offsetof(struct sockaddr_un, sun_path))
-            snprintf(l->addr.path, sizeof(l->addr.path), "%s", un->sun_path);
+            snprintf(l->addr.path, sizeof(l->addr.path), "%.*s", (int)sizeof(l->addr.path) - 1,
+                     un->sun_path); /* sun_path may lack a NUL: bound the read */
         snprintf(l->url, sizeof(l->url), "unix:%s", l->addr.path);
         return;
     }
