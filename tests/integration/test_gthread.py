@@ -460,27 +460,3 @@ def test_wsgi_multithread_true(make_server):
     assert isinstance(env["multiprocess"], bool)
     assert env["run_once"] is False
     assert env["gevent_loaded"] is False
-
-
-
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGQUIT], ids=["INT", "QUIT"])
-def test_quick_stop_does_not_wait(make_server, sig):
-    srv = make_server(APP, args=["--threads", "2", "--keep-alive", "30"], workers=1,
-                      graceful_timeout=10)
-    idle = Conn.open(srv, timeout=10)
-    busy = Conn.open(srv, timeout=10)
-    try:
-        idle.send(simple_get("/echo/idle"))
-        assert idle.read_response().status == 200
-        busy.send(simple_get("/block?s=5"))
-        time.sleep(0.3)
-        t0 = time.monotonic()
-        srv.send_signal(sig)
-        rc = srv.wait_exit(12)
-        took = time.monotonic() - t0
-        assert rc == 0, "master exit %r\n%s" % (rc, srv.log_text()[-3000:])
-        assert took < 3.0, "master took %.1fs to exit\n%s" % (took, srv.log_text()[-3000:])
-        assert idle.peer_closed(timeout=2.0)
-    finally:
-        idle.close()
-        busy.close()

@@ -4,8 +4,6 @@ is the proxy's (the socket peer), never the client a preamble names."""
 import json
 import struct
 
-import pytest
-
 from conftest import IO_TIMEOUT, Conn, build_request, only_cunicorn
 
 pytestmark = only_cunicorn("--proxy-protocol and strict scheme handling")

@@ -7,7 +7,8 @@ import time
 
 import pytest
 
-from conftest import Conn, build_request, needs_class, pid_alive, wait_until
+from conftest import (WORKER_CLASS, Conn, build_request, needs_class, pid_alive, simple_get,
+                      wait_until)
 
 
 def _start_slow_request(srv, seconds):
@@ -131,3 +132,31 @@ def test_sighup_reloads_workers(make_server):
                15, what="all workers replaced after HUP")
     assert s.get("/").status == 200
     s.wait_log(r"Handling signal: hup", timeout=5)
+
+
+@pytest.mark.skipif(WORKER_CLASS not in ("gthread", "gevent"),
+                    reason="keep-alive classes: an idle and a busy connection at once")
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGQUIT], ids=["INT", "QUIT"])
+def test_quick_stop_does_not_wait(make_server, sig):
+    """INT/QUIT neither wait for a 5 s request nor for graceful_timeout, and
+    idle keep-alive connections are closed."""
+    args = ["--threads", "2"] if WORKER_CLASS == "gthread" else ["--worker-connections", "100"]
+    srv = make_server("app_concurrency:app", args=args + ["--keep-alive", "30"], workers=1,
+                      graceful_timeout=10)
+    idle = Conn.open(srv, timeout=10)
+    busy = Conn.open(srv, timeout=10)
+    try:
+        idle.send(simple_get("/echo/idle"))
+        assert idle.read_response().status == 200
+        busy.send(simple_get("/block?s=5"))
+        time.sleep(0.3)
+        t0 = time.monotonic()
+        srv.send_signal(sig)
+        rc = srv.wait_exit(12)
+        took = time.monotonic() - t0
+        assert rc == 0, "master exit %r\n%s" % (rc, srv.log_text()[-3000:])
+        assert took < 3.0, "master took %.1fs to exit\n%s" % (took, srv.log_text()[-3000:])
+        assert idle.peer_closed(timeout=2.0)
+    finally:
+        idle.close()
+        busy.close()
