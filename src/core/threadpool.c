@@ -159,7 +159,9 @@ int cn_pool_stop(cn_pool_t *p, double timeout)
 
     struct timespec deadline;
     clock_gettime(CLOCK_REALTIME, &deadline);
-    deadline.tv_sec += (time_t)timeout;
+    long long ns = deadline.tv_nsec + (long long)((timeout - (double)(time_t)timeout) * 1e9);
+    deadline.tv_sec += (time_t)timeout + (time_t)(ns / 1000000000);
+    deadline.tv_nsec = (long)(ns % 1000000000);
     for (int i = 0; i < p->nthreads; i++) {
         if (pthread_timedjoin_np(p->threads[i], NULL, &deadline) != 0)
             return -ETIMEDOUT;

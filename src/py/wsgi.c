@@ -91,7 +91,12 @@ static int request_scheme(cn_wsgi_t *w, cn_conn_t *c, bool *https)
         return 0;
     c->parser.status = 400;
     c->parser.reason = "contradictory secure scheme headers";
-    cn_conn_reject(c);
+    if (w->opt.release_gil_for_io) {
+        Py_BEGIN_ALLOW_THREADS cn_conn_reject(c);
+        Py_END_ALLOW_THREADS
+    } else {
+        cn_conn_reject(c);
+    }
     return -1;
 }
 
@@ -100,25 +105,27 @@ bool cn_wsgi_serve(cn_wsgi_t *w, cn_conn_t *c, bool may_keep_alive)
     bool https;
     if (request_scheme(w, c, &https) < 0)
         return false;
-    cn_wsgi_request_t req;
-    memset(&req, 0, sizeof(req));
-    req.w = w;
-    req.c = c;
-    req.framing.version_minor = c->req.version_minor;
-    req.framing.head_request = c->req.method.len == 4 &&
-                               memcmp(cn_conn_span(c, c->req.method), "HEAD", 4) == 0;
-    req.framing.may_keep_alive = may_keep_alive && c->req.keep_alive;
+    /* On the heap, not the C stack: a greenlet's stack is swapped out while
+     * it waits, and the objects given to the app point here. */
+    cn_wsgi_request_t *req = cn_xcalloc(1, sizeof(*req));
+    req->owner = PyThread_get_thread_ident();
+    req->w = w;
+    req->c = c;
+    req->framing.version_minor = c->req.version_minor;
+    req->framing.head_request = c->req.method.len == 4 &&
+                                memcmp(cn_conn_span(c, c->req.method), "HEAD", 4) == 0;
+    req->framing.may_keep_alive = may_keep_alive && c->req.keep_alive;
     double start = cn_now();
     time_t when = time(NULL);
 
-    PyObject *input = cn_wsgi_input_new(&req);
-    PyObject *sr = cn_wsgi_start_response_new(&req);
+    PyObject *input = cn_wsgi_input_new(req);
+    PyObject *sr = input ? cn_wsgi_start_response_new(req) : NULL;
     PyObject *env = input && sr ? cn_wsgi_environ(w, c, input, https) : NULL;
-    bool ok = env != NULL && run_app(&req, env, sr) == 0;
+    bool ok = env != NULL && run_app(req, env, sr) == 0;
     if (!ok)
-        report_error(&req);
+        report_error(req);
     if (cn_access_log_enabled() && env != NULL)
-        access_log(&req, env, when, start);
+        access_log(req, env, when, start);
 
     if (input != NULL)
         cn_wsgi_input_detach(input);
@@ -128,16 +135,31 @@ bool cn_wsgi_serve(cn_wsgi_t *w, cn_conn_t *c, bool may_keep_alive)
     Py_XDECREF(input);
     Py_XDECREF(sr);
 
-    bool keep = ok && req.framing.keep_alive;
+    bool keep = ok && req->framing.keep_alive;
     if (keep) {
         int rc;
-        CN_WSGI_IO(&req, rc = cn_conn_body_drain(c, 1 << 20));
+        CN_WSGI_IO(req, rc = cn_conn_body_drain(c, 1 << 20));
         keep = rc == 0;
     }
-    cn_buf_free(&req.status_line);
-    cn_buf_free(&req.hbytes);
-    free(req.fields);
+    cn_buf_free(&req->status_line);
+    cn_buf_free(&req->hbytes);
+    free(req->fields);
+    free(req);
     return keep;
+}
+
+int cn_wsgi_request_check(const cn_wsgi_request_t *req, const char *what)
+{
+    if (req == NULL) {
+        PyErr_Format(PyExc_ValueError, "%s used after its request ended", what);
+        return -1;
+    }
+    if (req->owner != PyThread_get_thread_ident()) {
+        /* The connection's I/O belongs to the thread serving it. */
+        PyErr_Format(PyExc_ValueError, "%s used from another thread than the request's", what);
+        return -1;
+    }
+    return 0;
 }
 
 /* Call the app and send what it returns; close() is always called on the
@@ -172,9 +194,12 @@ static int send_result(cn_wsgi_request_t *req, PyObject *result)
      * so it gets a Content-Length instead of chunked encoding. */
     if ((PyList_CheckExact(result) || PyTuple_CheckExact(result)) &&
         PySequence_Fast_GET_SIZE(result) == 1 && !req->headers_sent) {
-        PyObject *item = PySequence_Fast_GET_ITEM(result, 0); /* borrowed */
+        /* strong: the send releases the GIL, and the list is the app's */
+        PyObject *item = Py_NewRef(PySequence_Fast_GET_ITEM(result, 0));
         uint64_t len = PyBytes_Check(item) ? (uint64_t)PyBytes_GET_SIZE(item) : 0;
-        return send_item(req, item, &len);
+        int rc = send_item(req, item, &len);
+        Py_DECREF(item);
+        return rc;
     }
     PyObject *it = PyObject_GetIter(result), *item;
     if (it == NULL)

@@ -29,11 +29,7 @@ void cn_wsgi_input_detach(PyObject *input) { ((cn_input_t *)input)->req = NULL; 
 
 static int check_alive(cn_input_t *self)
 {
-    if (self->req == NULL) {
-        PyErr_SetString(PyExc_ValueError, "wsgi.input used after its request ended");
-        return -1;
-    }
-    return 0;
+    return cn_wsgi_request_check(self->req, "wsgi.input");
 }
 
 /* More decoded bytes: > 0 added, 0 at the end of the body, -1 with an

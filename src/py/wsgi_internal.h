@@ -31,10 +31,12 @@ typedef struct cn_wsgi_field {
     size_t name_off, name_len, value_off, value_len;
 } cn_wsgi_field_t;
 
-/* One request in flight. Lives on the C stack of cn_wsgi_serve; the Python
- * objects given to the app point at it and are detached (pointer set to
- * NULL) before it goes away, so a leaked reference fails cleanly. */
+/* One request in flight, owned by cn_wsgi_serve (heap). The Python objects
+ * given to the app point at it and are detached (pointer set to NULL) before
+ * it goes away, so a leaked reference fails cleanly; they refuse to be used
+ * from another OS thread than the one serving the request. */
 typedef struct cn_wsgi_request {
+    unsigned long owner; /* PyThread_get_thread_ident() of the serving thread */
     cn_wsgi_t *w;   /* borrowed */
     cn_conn_t *c;   /* borrowed */
     bool headers_set;
@@ -64,6 +66,9 @@ int cn_wsgi_types_ready(void);
 /** New wsgi.input / start_response objects bound to req. */
 PyObject *cn_wsgi_input_new(cn_wsgi_request_t *req);
 PyObject *cn_wsgi_start_response_new(cn_wsgi_request_t *req);
+/** 0 if req is alive and this is its thread, else -1 with ValueError (what
+ * names the object for the message). */
+int cn_wsgi_request_check(const cn_wsgi_request_t *req, const char *what);
 /** Detach an object made above from its request (at request end). */
 void cn_wsgi_input_detach(PyObject *input);
 void cn_wsgi_start_response_detach(PyObject *sr);

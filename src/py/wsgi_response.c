@@ -39,17 +39,21 @@ static PyObject *sr_call(cn_start_response_t *self, PyObject *args, PyObject *kw
     if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OO|O:start_response", kwlist, &status,
                                      &headers, &exc_info))
         return NULL;
-    if (req == NULL) {
-        PyErr_SetString(PyExc_ValueError, "start_response called after its request ended");
+    if (cn_wsgi_request_check(req, "start_response") < 0)
         return NULL;
-    }
     if (exc_info != Py_None) {
         if (req->headers_sent) {
             /* PEP 3333: too late to change the response; re-raise. */
             PyObject *t, *v, *tb;
             if (!PyArg_ParseTuple(exc_info, "OOO", &t, &v, &tb))
                 return NULL;
-            PyErr_Restore(Py_NewRef(t), Py_NewRef(v), tb == Py_None ? NULL : Py_NewRef(tb));
+            if (!PyExceptionInstance_Check(v)) {
+                PyErr_SetString(PyExc_TypeError, "exc_info must hold an exception");
+                return NULL;
+            }
+            if (tb != Py_None && PyException_SetTraceback(v, tb) < 0)
+                return NULL;
+            PyErr_SetObject((PyObject *)Py_TYPE(v), v);
             return NULL;
         }
     } else if (req->headers_set) {
@@ -181,6 +185,10 @@ int cn_wsgi_send(cn_wsgi_request_t *req, const char *data, size_t len,
         PyErr_SetString(PyExc_AssertionError, "write() before start_response()");
         return -1;
     }
+    /* PEP 3333: the head waits for the first non-empty bytestring (so an
+     * error after an empty one can still change the status). */
+    if (!req->headers_sent && len == 0 && known_length == NULL)
+        return 0;
     cn_buf_t head = CN_BUF_INIT;
     struct iovec iov[4];
     int n = 0;
@@ -218,6 +226,15 @@ int cn_wsgi_finish(cn_wsgi_request_t *req)
         uint64_t zero = 0;
         if (cn_wsgi_send(req, NULL, 0, &zero) < 0)
             return -1;
+    }
+    const cn_http_framing_t *fr = &req->framing;
+    if (fr->body_allowed && fr->has_length && req->body_sent < fr->content_length) {
+        /* The client waits for bytes that will never come: the connection
+         * cannot carry another response. */
+        cn_log_warning("Response shorter than its Content-Length (%llu of %llu bytes): closing",
+                       (unsigned long long)req->body_sent,
+                       (unsigned long long)fr->content_length);
+        req->framing.keep_alive = false;
     }
     if (req->framing.chunked) {
         struct iovec iov = {CN_HTTP_LAST_CHUNK, sizeof(CN_HTTP_LAST_CHUNK) - 1};
@@ -260,10 +277,8 @@ const char *cn_wsgi_response_header(const cn_wsgi_request_t *req, const char *na
 /* write(data): the PEP 3333 imperative API. */
 static PyObject *sr_write(cn_start_response_t *self, PyObject *data)
 {
-    if (self->req == NULL) {
-        PyErr_SetString(PyExc_ValueError, "write() called after its request ended");
+    if (cn_wsgi_request_check(self->req, "write()") < 0)
         return NULL;
-    }
     Py_buffer view;
     if (!PyBytes_Check(data)) {
         PyErr_Format(PyExc_TypeError, "write() takes bytes, not %.100s", Py_TYPE(data)->tp_name);

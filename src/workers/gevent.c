@@ -51,6 +51,7 @@ typedef struct gevent_worker {
     cn_worker_t *w;              /* borrowed */
     PyObject *wait, *loop, *sleep, *getcurrent, *joinall; /* strong */
     PyObject *pool;              /* strong: gevent.pool.Pool */
+    PyObject *signal_handlers;   /* strong: list of gevent.signal_handler objects */
     PyObject *self;              /* strong: capsule of this struct, the self of our functions */
     gconn_t *conns;              /* every open connection */
     bool stopping;
@@ -372,11 +373,13 @@ static int install_signals(gevent_worker_t *gw)
 {
     PyObject *gevent = PyImport_ImportModule("gevent");
     PyObject *fn = PyCFunction_New(&signal_def, gw->self);
-    int sigs[] = {SIGTERM, SIGINT, SIGQUIT, SIGUSR1}, rc = gevent && fn ? 0 : -1;
+    gw->signal_handlers = PyList_New(0);
+    int sigs[] = {SIGTERM, SIGINT, SIGQUIT, SIGUSR1};
+    int rc = gevent && fn && gw->signal_handlers ? 0 : -1;
     for (size_t i = 0; rc == 0 && i < CN_ARRAY_LEN(sigs); i++) {
         PyObject *h = PyObject_CallMethod(gevent, "signal_handler", "iOi", sigs[i], fn, sigs[i]);
-        rc = h ? 0 : -1;
-        Py_XDECREF(h); /* the hub keeps the watcher alive */
+        rc = h && PyList_Append(gw->signal_handlers, h) == 0 ? 0 : -1;
+        Py_XDECREF(h);
     }
     Py_XDECREF(gevent);
     Py_XDECREF(fn);
@@ -444,8 +447,15 @@ static int gevent_run(cn_worker_t *w)
         w->abandoned = true; /* greenlets still reference this stack frame */
         return rc;
     }
+    /* The handlers' callbacks point at this stack frame: cancel them. */
+    for (Py_ssize_t i = 0; gw.signal_handlers && i < PyList_GET_SIZE(gw.signal_handlers); i++) {
+        PyObject *r = PyObject_CallMethod(PyList_GET_ITEM(gw.signal_handlers, i), "cancel", NULL);
+        if (r == NULL)
+            PyErr_Clear(); /* already gone with the hub: nothing left to call us */
+        Py_XDECREF(r);
+    }
     PyObject **refs[] = {&gw.wait,    &gw.loop, &gw.sleep, &gw.getcurrent,
-                         &gw.joinall, &gw.pool, &gw.self};
+                         &gw.joinall, &gw.pool, &gw.signal_handlers, &gw.self};
     for (size_t i = 0; i < CN_ARRAY_LEN(refs); i++)
         Py_CLEAR(*refs[i]);
     return rc;

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 static const cn_worker_class_t *const classes[] = {&cn_worker_sync, &cn_worker_gthread,
@@ -132,8 +133,13 @@ int cn_worker_accept(const cn_listener_t *l, struct sockaddr_storage *peer, sock
 {
     int fd = accept4(l->fd, (struct sockaddr *)peer, len, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != ECONNABORTED &&
-        errno != EINTR)
+        errno != EINTR) {
         cn_log_error("accept: %s", strerror(errno));
+        /* Out of fds or memory: the listener stays readable, so without a
+         * pause every class would spin and flood the log. */
+        struct timespec pause = {0, 100 * 1000 * 1000};
+        nanosleep(&pause, NULL);
+    }
     return fd;
 }
 
