@@ -14,6 +14,7 @@ import signal as _signal
 import signal
 import socket
 import subprocess
+import threading
 import time
 import urllib.parse
 
@@ -194,6 +195,63 @@ def raise_nofile(want=8192):
 def simple_get(path, version="HTTP/1.1", headers=()):
     """Bytes of a GET request for path with Host: 127.0.0.1."""
     return build_request("GET", path, headers=headers, version=version, host="127.0.0.1")
+
+
+class SlowLoris:
+    """Slow-header clients: N connections, each sending one header byte every
+    `interval` seconds from a background thread, for at most `duration`
+    seconds. The header is never completed while the trickle runs."""
+
+    HEAD = b"GET /fast HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: " + b"a" * 200
+
+    def __init__(self, srv, n, interval=0.1, duration=2.0):
+        self.srv = srv
+        self.n = n
+        self.interval = interval
+        self.duration = duration
+        self.socks = []
+        self.sent_bytes = 0
+        self.errors = 0
+        self.ticks = 0
+        self._stop = threading.Event()
+        self.thread = None
+
+    def start(self):
+        for _ in range(self.n):
+            s = self.srv.connect(timeout=5)
+            s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            s.setblocking(False)
+            self.socks.append(s)
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+        return self
+
+    def _run(self):
+        t0 = time.monotonic()
+        max_ticks = int(self.duration / self.interval) + 1
+        for i in range(min(max_ticks, len(self.HEAD))):
+            if self._stop.is_set() or time.monotonic() - t0 > self.duration:
+                break
+            self.ticks += 1
+            for s in self.socks:
+                try:
+                    self.sent_bytes += s.send(self.HEAD[i:i + 1])
+                except OSError:
+                    self.errors += 1
+            self._stop.wait(self.interval)
+
+    def running(self):
+        return self.thread is not None and self.thread.is_alive()
+
+    def stop(self):
+        self._stop.set()
+        if self.thread is not None:
+            self.thread.join(5)
+        for s in self.socks:
+            try:
+                s.close()
+            except OSError:
+                pass
 
 class Server:
     """One server process (master + workers) started from a temp dir."""

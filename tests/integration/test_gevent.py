@@ -6,13 +6,12 @@ Runs only when CUNICORN_WORKER_CLASS=gevent.
 import http.server
 import selectors
 import signal
-import socket
 import threading
 import time
 
 import pytest
 
-from conftest import (IS_GUNICORN, WORKER_CLASS, Conn, quote, raise_nofile,
+from conftest import (IS_GUNICORN, WORKER_CLASS, Conn, SlowLoris, quote, raise_nofile,
                       simple_get)
 
 pytestmark = pytest.mark.skipif(WORKER_CLASS != "gevent",
@@ -105,51 +104,6 @@ def close_all(socks):
             s.close()
         except OSError:
             pass
-
-
-class SlowLoris:
-    """N connections, one header byte each every `interval` s, from a background
-    thread, for at most `duration` s; the header is never completed."""
-
-    HEAD = b"GET /fast HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: " + b"a" * 200
-
-    def __init__(self, srv, n, interval=0.1, duration=2.0):
-        self.srv, self.n, self.interval, self.duration = srv, n, interval, duration
-        self.socks = []
-        self.errors = 0
-        self._stop = threading.Event()
-        self.thread = None
-
-    def start(self):
-        for _ in range(self.n):
-            s = self.srv.connect(timeout=5)
-            s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            s.setblocking(False)
-            self.socks.append(s)
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-        return self
-
-    def _run(self):
-        t0 = time.monotonic()
-        for i in range(min(int(self.duration / self.interval) + 1, len(self.HEAD))):
-            if self._stop.is_set() or time.monotonic() - t0 > self.duration:
-                break
-            for s in self.socks:
-                try:
-                    s.send(self.HEAD[i:i + 1])
-                except OSError:
-                    self.errors += 1
-            self._stop.wait(self.interval)
-
-    def running(self):
-        return self.thread is not None and self.thread.is_alive()
-
-    def stop(self):
-        self._stop.set()
-        if self.thread is not None:
-            self.thread.join(5)
-        close_all(self.socks)
 
 
 # --------------------------------------------------------------------------

@@ -10,8 +10,7 @@ import time
 
 import pytest
 
-from conftest import (WORKER_CLASS, Conn, raise_nofile,
-                      simple_get)
+from conftest import WORKER_CLASS, Conn, SlowLoris, raise_nofile, simple_get
 
 pytestmark = pytest.mark.skipif(WORKER_CLASS != "gthread",
                                 reason="gthread-only tests (running %s)" % WORKER_CLASS)
@@ -32,63 +31,6 @@ def _run_threads(targets, timeout):
         t.join(max(0.0, deadline - time.monotonic()))
     alive = [t for t in threads if t.is_alive()]
     assert not alive, "%d client threads still running after %ss" % (len(alive), timeout)
-
-
-class SlowLoris:
-    """N connections, each sending one header byte every `interval` seconds,
-    from a background thread, for at most `duration` seconds. The header is
-    never completed while the trickle runs."""
-
-    HEAD = b"GET /fast HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: " + b"a" * 200
-
-    def __init__(self, srv, n, interval=0.1, duration=2.0):
-        self.srv = srv
-        self.n = n
-        self.interval = interval
-        self.duration = duration
-        self.socks = []
-        self.sent_bytes = 0
-        self.errors = 0
-        self.ticks = 0
-        self._stop = threading.Event()
-        self.thread = None
-
-    def start(self):
-        for _ in range(self.n):
-            s = self.srv.connect(timeout=5)
-            s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            s.setblocking(False)
-            self.socks.append(s)
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-        return self
-
-    def _run(self):
-        t0 = time.monotonic()
-        max_ticks = int(self.duration / self.interval) + 1
-        for i in range(min(max_ticks, len(self.HEAD))):
-            if self._stop.is_set() or time.monotonic() - t0 > self.duration:
-                break
-            self.ticks += 1
-            for s in self.socks:
-                try:
-                    self.sent_bytes += s.send(self.HEAD[i:i + 1])
-                except OSError:
-                    self.errors += 1
-            self._stop.wait(self.interval)
-
-    def running(self):
-        return self.thread is not None and self.thread.is_alive()
-
-    def stop(self):
-        self._stop.set()
-        if self.thread is not None:
-            self.thread.join(5)
-        for s in self.socks:
-            try:
-                s.close()
-            except OSError:
-                pass
 
 
 # --------------------------------------------------------------------------
