@@ -97,9 +97,7 @@ typedef struct cn_http_parser {
     bool _body_done;
     cn_buf_t *_body_out;      /* borrowed during parse_body */
     const char *_exec_end;    /* borrowed: end of the bytes of the running llhttp_execute() */
-    bool _span_at_end;        /* unused since trailers are decoded without llhttp */
     uint32_t _ntrailers;      /* trailer fields seen (bounded by limits.fields) */
-    char _tail[2];            /* unused since trailers are decoded without llhttp */
     /* The request line is parsed here, not by llhttp (which is fed a
      * canonical "GET / HTTP/1.x" line instead), and bodies are decoded by
      * our own Content-Length/chunked decoder. */

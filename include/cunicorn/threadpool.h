@@ -40,10 +40,6 @@ cn_pool_t *cn_pool_new(struct ev_loop *loop, int nthreads, const cn_pool_ops_t *
                        char *err);
 /** Queue a job (loop thread only). */
 void cn_pool_submit(cn_pool_t *p, cn_pool_job_t *job);
-/** Jobs submitted whose done callback has not run yet. */
-size_t cn_pool_outstanding(const cn_pool_t *p);
-/** Number of threads not running a job right now (a hint, unlocked). */
-int cn_pool_idle(const cn_pool_t *p);
 /**
  * Let the threads finish the queue and exit, waiting at most timeout
  * seconds. Returns 0 when every thread was joined (the pool is freed), or

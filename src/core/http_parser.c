@@ -174,9 +174,7 @@ void cn_http_parser_reset(cn_http_parser_t *p)
     p->_body_done = false;
     p->_body_out = NULL;
     p->_exec_end = NULL;
-    p->_span_at_end = false;
     p->_ntrailers = 0;
-    p->_tail[0] = p->_tail[1] = '\0';
     p->_line_done = false;
     p->_scan = 0;
     p->_bstate = B_DONE;

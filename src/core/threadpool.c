@@ -26,8 +26,6 @@ struct cn_pool {
     cn_pool_job_t *head, *tail;   /* queued jobs */
     cn_pool_job_t *done_head, *done_tail;
     int sleeping;          /* threads waiting on work_cv */
-    int busy;              /* threads running a job */
-    size_t outstanding;    /* loop thread only */
     bool stopping;
     int exited;
     ev_async done_async;
@@ -72,7 +70,6 @@ cn_pool_t *cn_pool_new(struct ev_loop *loop, int nthreads, const cn_pool_ops_t *
 void cn_pool_submit(cn_pool_t *p, cn_pool_job_t *job)
 {
     job->_next = NULL;
-    p->outstanding++;
     pthread_mutex_lock(&p->lock);
     if (p->tail)
         p->tail->_next = job;
@@ -84,10 +81,6 @@ void cn_pool_submit(cn_pool_t *p, cn_pool_job_t *job)
     if (wake)
         pthread_cond_signal(&p->work_cv);
 }
-
-size_t cn_pool_outstanding(const cn_pool_t *p) { return p->outstanding; }
-
-int cn_pool_idle(const cn_pool_t *p) { return p->nthreads - __atomic_load_n(&p->busy, __ATOMIC_RELAXED); }
 
 /* Next job, or NULL when the pool stops and the queue is empty. */
 static cn_pool_job_t *take_job(cn_pool_t *p)
@@ -103,7 +96,6 @@ static cn_pool_job_t *take_job(cn_pool_t *p)
         p->head = job->_next;
         if (p->head == NULL)
             p->tail = NULL;
-        __atomic_add_fetch(&p->busy, 1, __ATOMIC_RELAXED);
     }
     pthread_mutex_unlock(&p->lock);
     return job;
@@ -123,7 +115,6 @@ static void *thread_main(void *arg)
         else
             p->done_head = job;
         p->done_tail = job;
-        __atomic_sub_fetch(&p->busy, 1, __ATOMIC_RELAXED);
         pthread_mutex_unlock(&p->lock);
         ev_async_send(p->loop, &p->done_async);
     }
@@ -144,7 +135,6 @@ static void pool_on_done(struct ev_loop *loop, ev_async *w, int revents)
     pthread_mutex_unlock(&p->lock);
     while (job != NULL) {
         cn_pool_job_t *next = job->_next;
-        p->outstanding--;
         p->ops.done(p->ud, job);
         job = next;
     }

@@ -109,11 +109,9 @@ START_TEST(every_job_runs_once_and_completes_on_the_loop)
         jobs[i].id = i;
         cn_pool_submit(p, &jobs[i].pj);
     }
-    ck_assert_uint_eq(cn_pool_outstanding(p), N);
     run_until_done(&f);
     ck_assert_int_eq(f.done, N);
     ck_assert(!f.done_off_loop);
-    ck_assert_uint_eq(cn_pool_outstanding(p), 0);
     for (int i = 0; i < N; i++) {
         ck_assert(jobs[i].done_seen);
         ck_assert(!pthread_equal(jobs[i].ran_on, pthread_self()));
@@ -156,7 +154,6 @@ START_TEST(stop_is_bounded_by_its_timeout)
     static job_t slow = {.sleep_us = 3000000};
     cn_pool_submit(p, &slow.pj);
     usleep(100000); /* let the thread pick it up */
-    ck_assert_int_eq(cn_pool_idle(p), 0);
     double t0 = ev_time();
     ck_assert_int_eq(cn_pool_stop(p, 1), -ETIMEDOUT);
     ck_assert(ev_time() - t0 < 2.0);
