@@ -91,12 +91,7 @@ static int request_scheme(cn_wsgi_t *w, cn_conn_t *c, bool *https)
         return 0;
     c->parser.status = 400;
     c->parser.reason = "contradictory secure scheme headers";
-    if (w->opt.release_gil_for_io) {
-        Py_BEGIN_ALLOW_THREADS cn_conn_reject(c);
-        Py_END_ALLOW_THREADS
-    } else {
-        cn_conn_reject(c);
-    }
+    CN_WSGI_IO(w, cn_conn_reject(c));
     return -1;
 }
 
@@ -138,7 +133,7 @@ bool cn_wsgi_serve(cn_wsgi_t *w, cn_conn_t *c, bool may_keep_alive)
     bool keep = ok && req->framing.keep_alive;
     if (keep) {
         int rc;
-        CN_WSGI_IO(req, rc = cn_conn_body_drain(c, 1 << 20));
+        CN_WSGI_IO(req->w, rc = cn_conn_body_drain(c, 1 << 20));
         keep = rc == 0;
     }
     cn_buf_free(&req->status_line);
@@ -257,7 +252,7 @@ static void report_error(cn_wsgi_request_t *req)
     cn_py_log_exception(CN_LOG_ERROR, msg);
     if (!req->headers_sent) {
         req->status = req->body_error ? req->body_error : 500;
-        CN_WSGI_IO(req, cn_conn_send_error(c, req->status));
+        CN_WSGI_IO(req->w, cn_conn_send_error(c, req->status));
     }
 }
 

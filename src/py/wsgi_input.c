@@ -38,7 +38,7 @@ static ssize_t fill(cn_input_t *self)
 {
     cn_wsgi_request_t *req = self->req;
     ssize_t n;
-    CN_WSGI_IO(req, n = cn_conn_body_fill(req->c));
+    CN_WSGI_IO(req->w, n = cn_conn_body_fill(req->c));
     if (n >= 0)
         return n;
     if (n == -EPROTO) {

@@ -91,10 +91,11 @@ int cn_wsgi_finish(cn_wsgi_request_t *req);
 const char *cn_wsgi_response_header(const cn_wsgi_request_t *req, const char *name,
                                     size_t name_len, size_t *len);
 
-/** Run socket I/O with the GIL released if the worker class asks for it. */
-#define CN_WSGI_IO(req, stmt)                                                  \
+/** Run socket I/O with the GIL released if the worker class asks for it
+ * (w is the cn_wsgi_t). */
+#define CN_WSGI_IO(w, stmt)                                                    \
     do {                                                                       \
-        if ((req)->w->opt.release_gil_for_io) {                                \
+        if ((w)->opt.release_gil_for_io) {                                     \
             Py_BEGIN_ALLOW_THREADS stmt;                                       \
             Py_END_ALLOW_THREADS                                               \
         } else {                                                               \

@@ -250,7 +250,7 @@ static int send_iov(cn_wsgi_request_t *req, struct iovec *iov, int n)
         return -1;
     }
     int rc;
-    CN_WSGI_IO(req, rc = cn_conn_writev_all(req->c, iov, n));
+    CN_WSGI_IO(req->w, rc = cn_conn_writev_all(req->c, iov, n));
     if (rc < 0) {
         req->write_failed = true;
         errno = -rc;
