@@ -253,6 +253,34 @@ class SlowLoris:
             except OSError:
                 pass
 
+
+def check_slow_clients_do_not_delay(srv, n):
+    """With n slow-header clients trickling for 2 s, three normal requests
+    are each answered within 1 s, the slow connections stay open, and the
+    server is healthy afterwards (app_concurrency's /echo and /fast)."""
+    loris = SlowLoris(srv, n, interval=0.1, duration=2.0).start()
+    try:
+        time.sleep(0.4)  # let the trickle get going
+        timings = []
+        for i in range(3):
+            if not loris.running():
+                break
+            t0 = time.monotonic()
+            with Conn.open(srv, timeout=10) as c:
+                c.send(simple_get("/echo/normal%d" % i))
+                r = c.read_response()
+            timings.append(time.monotonic() - t0)
+            assert r.status == 200 and r.body == b"/echo/normal%d" % i
+            time.sleep(0.3)
+        assert timings, "slowloris thread ended before any normal request"
+        assert loris.running(), "normal requests took longer than the slow-client window"
+        assert max(timings) < 1.0, timings
+        assert loris.errors == 0, "slow connections were dropped: %d send errors" % loris.errors
+    finally:
+        loris.stop()
+    r = srv.get("/fast")
+    assert r.status == 200 and r.body == b"fast"
+
 class Server:
     """One server process (master + workers) started from a temp dir."""
 
