@@ -32,7 +32,9 @@
 /**
  * Wait until fd is ready for events (POLLIN or POLLOUT) or the absolute
  * monotonic deadline (cn_now() seconds; <= 0 means no deadline) passes.
- * Returns 0 when ready, -ETIMEDOUT, or another -errno.
+ * Returns 0 when ready, -ETIMEDOUT, or another -errno; -ECANCELED means the
+ * worker's runtime interrupted the wait and recorded why (the Python layer:
+ * an exception is set). conn returns the hook's errors unchanged.
  */
 typedef int (*cn_conn_wait_cb)(void *ctx, int fd, short events, double deadline);
 

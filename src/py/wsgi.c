@@ -20,6 +20,7 @@ static int send_result(cn_wsgi_request_t *req, PyObject *result);
 static int call_close(cn_wsgi_request_t *req, PyObject *result);
 static void report_error(cn_wsgi_request_t *req);
 static void access_log(cn_wsgi_request_t *req, PyObject *env, time_t when, double start);
+static const void *current_task(const cn_wsgi_t *w);
 
 cn_wsgi_t *cn_wsgi_new(PyObject *app, const cn_wsgi_options_t *opt)
 {
@@ -92,6 +93,7 @@ static int request_scheme(cn_wsgi_t *w, cn_conn_t *c, bool *https)
     c->parser.status = 400;
     c->parser.reason = "contradictory secure scheme headers";
     CN_WSGI_IO(w, cn_conn_reject(c));
+    cn_wsgi_drop_thrown();
     return -1;
 }
 
@@ -104,6 +106,7 @@ bool cn_wsgi_serve(cn_wsgi_t *w, cn_conn_t *c, bool may_keep_alive)
      * it waits, and the objects given to the app point here. */
     cn_wsgi_request_t *req = cn_xcalloc(1, sizeof(*req));
     req->owner = PyThread_get_thread_ident();
+    req->owner_task = current_task(w);
     req->w = w;
     req->c = c;
     req->framing.version_minor = c->req.version_minor;
@@ -134,6 +137,7 @@ bool cn_wsgi_serve(cn_wsgi_t *w, cn_conn_t *c, bool may_keep_alive)
     if (keep) {
         int rc;
         CN_WSGI_IO(req->w, rc = cn_conn_body_drain(c, 1 << 20));
+        cn_wsgi_drop_thrown();
         keep = rc == 0;
     }
     cn_buf_free(&req->status_line);
@@ -154,7 +158,27 @@ int cn_wsgi_request_check(const cn_wsgi_request_t *req, const char *what)
         PyErr_Format(PyExc_ValueError, "%s used from another thread than the request's", what);
         return -1;
     }
+    if (req->owner_task != current_task(req->w)) {
+        /* ... and to its greenlet: another one could still be waiting on the
+         * connection when the request ends and the connection is reused or
+         * freed. */
+        PyErr_Format(PyExc_ValueError, "%s used from another greenlet than the request's", what);
+        return -1;
+    }
     return 0;
+}
+
+/* The running coroutine's identity, or NULL (none, or the hook failed). */
+static const void *current_task(const cn_wsgi_t *w)
+{
+    if (w->opt.current_task == NULL)
+        return NULL;
+    PyObject *task = PyObject_CallNoArgs(w->opt.current_task);
+    if (task == NULL)
+        PyErr_Clear(); /* greenlet.getcurrent() does not fail */
+    Py_XDECREF(task); /* the identity outlives the reference: the serving
+                         coroutine is alive while its request is */
+    return task;
 }
 
 /* Call the app and send what it returns; close() is always called on the
@@ -253,6 +277,7 @@ static void report_error(cn_wsgi_request_t *req)
     if (!req->headers_sent) {
         req->status = req->body_error ? req->body_error : 500;
         CN_WSGI_IO(req->w, cn_conn_send_error(c, req->status));
+        cn_wsgi_drop_thrown();
     }
 }
 

@@ -18,6 +18,10 @@ typedef struct cn_wsgi_options {
     bool release_gil_for_io; /* Py_BEGIN_ALLOW_THREADS around socket I/O */
     const char *script_name; /* $SCRIPT_NAME ("" if unset); borrowed */
     const cn_scheme_headers_t *scheme_headers; /* borrowed: secure_scheme_headers */
+    PyObject *current_task;  /* borrowed, or NULL: returns the running coroutine
+                                (gevent: getcurrent); a request's input and
+                                write() belong to the thread and the coroutine
+                                serving it */
 } cn_wsgi_options_t;
 
 /** Prepare interned keys, types and the environ template. The app reference

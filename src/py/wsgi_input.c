@@ -41,6 +41,8 @@ static ssize_t fill(cn_input_t *self)
     CN_WSGI_IO(req->w, n = cn_conn_body_fill(req->c));
     if (n >= 0)
         return n;
+    if (n == -ECANCELED && PyErr_Occurred())
+        return -1; /* the app's own exception, thrown into the wait */
     if (n == -EPROTO) {
         req->body_error = req->c->parser.status ? req->c->parser.status : 400;
         PyErr_Format(PyExc_OSError, "invalid request body: %s", req->c->parser.reason);

@@ -37,6 +37,7 @@ typedef struct cn_wsgi_field {
  * from another OS thread than the one serving the request. */
 typedef struct cn_wsgi_request {
     unsigned long owner; /* PyThread_get_thread_ident() of the serving thread */
+    const void *owner_task; /* identity only: opt.current_task() when serving */
     cn_wsgi_t *w;   /* borrowed */
     cn_conn_t *c;   /* borrowed */
     bool headers_set;
@@ -93,6 +94,17 @@ const char *cn_wsgi_response_header(const cn_wsgi_request_t *req, const char *na
 
 /** Run socket I/O with the GIL released if the worker class asks for it
  * (w is the cn_wsgi_t). */
+/* A worker's wait may be interrupted by a Python exception (gevent: one
+ * thrown into the waiting greenlet, such as the app's own gevent.Timeout);
+ * the cn_conn call then returns -ECANCELED and leaves it set. Inside the
+ * app's calls (wsgi.input, write) it propagates to the app; after I/O with
+ * no app code to receive it, it is dropped. */
+static inline void cn_wsgi_drop_thrown(void)
+{
+    if (PyErr_Occurred())
+        PyErr_Clear();
+}
+
 #define CN_WSGI_IO(w, stmt)                                                    \
     do {                                                                       \
         if ((w)->opt.release_gil_for_io) {                                     \

@@ -252,7 +252,9 @@ static int send_iov(cn_wsgi_request_t *req, struct iovec *iov, int n)
     int rc;
     CN_WSGI_IO(req->w, rc = cn_conn_writev_all(req->c, iov, n));
     if (rc < 0) {
-        req->write_failed = true;
+        req->write_failed = true; /* the response is cut short whatever the reason */
+        if (rc == -ECANCELED && PyErr_Occurred())
+            return -1; /* the app's own exception, thrown into the wait */
         errno = -rc;
         PyErr_SetFromErrno(PyExc_OSError);
         return -1;

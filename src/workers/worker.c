@@ -95,7 +95,7 @@ int cn_worker_main(void *ud, cn_worker_ctx_t *ctx)
     }
     w.conn_opts = worker_conn_options(cfg, &w.trusted);
     cn_wsgi_options_t opt = {klass->multithread, klass->release_gil_for_io,
-                             script_name ? script_name : "", &w.scheme_headers};
+                             script_name ? script_name : "", &w.scheme_headers, w.current_task};
     w.wsgi = cn_wsgi_new(app, &opt);
     Py_DECREF(app);
     if (w.wsgi == NULL) {
@@ -108,6 +108,7 @@ int cn_worker_main(void *ud, cn_worker_ctx_t *ctx)
     int rc = klass->run(&w);
     if (!w.abandoned) {
         cn_wsgi_free(w.wsgi);
+        Py_CLEAR(w.current_task);
         flush_std_streams();
     }
     return rc;

@@ -20,6 +20,8 @@ typedef struct cn_worker {
     cn_proxy_allow_t trusted;          /* forwarded_allow_ips, parsed */
     cn_scheme_headers_t scheme_headers;
     cn_conn_options_t conn_opts;       /* parser options, PROXY protocol */
+    PyObject *current_task;   /* strong, or NULL: set by a coroutine class's
+                                 prepare() (cn_wsgi_options_t) */
     bool abandoned;           /* run() left threads inside Python: the exit
                                  path must not take the GIL again */
 } cn_worker_t;

@@ -4,6 +4,7 @@ graceful stop, WSGI flags, --worker-connections.
 Runs only when CUNICORN_WORKER_CLASS=gevent.
 """
 import http.server
+import json
 import selectors
 import signal
 import threading
@@ -221,6 +222,33 @@ def test_wsgi_flags(make_server):
     assert env["run_once"] is False
     assert env["gevent_loaded"] is True
     assert env["time_sleep_patched"] is True
+
+
+def test_requests_run_in_gevent_greenlets(make_server):
+    """Apps may rely on gevent.getcurrent() being a gevent.Greenlet, and on
+    gevent.local being per request."""
+    srv = make_server(APP, args=["--worker-connections", "100"], workers=1)
+    socks = open_and_send(srv, [simple_get("/greenlet?tag=t%d" % i) for i in range(10)])
+    try:
+        results = read_all(socks, timeout=10)
+    finally:
+        close_all(socks)
+    for i, r in enumerate(results):
+        assert r[0] == 200, r
+        assert json.loads(r[1]) == {"is_gevent_greenlet": True, "tag": "t%d" % i}
+
+
+def test_app_timeout_around_input_read_reaches_the_app(make_server):
+    """The app's own gevent.Timeout fires while the server waits for body
+    bytes: the app gets its Timeout (not an I/O error) and answers."""
+    srv = make_server(APP, args=["--worker-connections", "100", "--timeout", "30"], workers=1)
+    with Conn.open(srv, timeout=10) as c:
+        t0 = time.monotonic()
+        c.send(b"POST /read-timeout?s=0.5 HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nab")
+        r = c.read_response(timeout=5)
+        assert r.status == 200 and r.body == b"app timeout", r
+        assert time.monotonic() - t0 < 3
+    assert "Error handling request" not in srv.log_text()
 
 
 def test_unpatched_blocking_call_still_works_serialized(make_server):

@@ -11,6 +11,11 @@ Routes (all answer with a Content-Length body):
                      appends "start <t>" to PATH, sleeps SEC, appends "end <t>"
   /fetch?url=URL     urllib.request.urlopen(URL).read() and returns it
   /env               JSON of wsgi.multithread / wsgi.multiprocess / pid / thread
+  /read-timeout?s=SEC
+                     reads wsgi.input inside the app's own gevent.Timeout(SEC);
+                     body = b"app timeout" if that Timeout reached the app
+  /greenlet          JSON: is the serving greenlet a gevent.Greenlet, and does
+                     gevent.local keep per-request values across a switch
 """
 import json
 import os
@@ -75,6 +80,23 @@ def app(environ, start_response):
         with urllib.request.urlopen(url, timeout=10) as r:
             data = r.read()
         return _respond(start_response, data)
+    if path == "/read-timeout":
+        import gevent
+        try:
+            with gevent.Timeout(float(qs.get("s", ["0.5"])[0])):
+                environ["wsgi.input"].read()
+            return _respond(start_response, "read all")
+        except gevent.Timeout:
+            return _respond(start_response, "app timeout")
+    if path == "/greenlet":
+        import gevent
+        import gevent.local
+        local = _greenlet_local(gevent)
+        local.tag = qs.get("tag", [""])[0]
+        gevent.sleep(0.2)  # other requests run and set their own tag
+        out = {"is_gevent_greenlet": isinstance(gevent.getcurrent(), gevent.Greenlet),
+               "tag": local.tag}
+        return _respond(start_response, json.dumps(out), "application/json")
     if path == "/env":
         out = {
             "multithread": environ.get("wsgi.multithread"),
@@ -88,6 +110,15 @@ def app(environ, start_response):
         return _respond(start_response, json.dumps(out), "application/json")
     start_response("404 Not Found", [("Content-Type", "text/plain"), ("Content-Length", "9")])
     return [b"not found"]
+
+
+_LOCAL = []
+
+
+def _greenlet_local(gevent):
+    if not _LOCAL:
+        _LOCAL.append(gevent.local.local())
+    return _LOCAL[0]
 
 
 def _sleep_patched():
