@@ -265,7 +265,7 @@ static int call_close(cn_wsgi_request_t *req, PyObject *result)
 static void report_error(cn_wsgi_request_t *req)
 {
     cn_conn_t *c = req->c;
-    if (req->write_failed) {
+    if (req->write_failed && !req->write_interrupted) {
         PyErr_Clear();
         cn_log_debug("Ignoring connection error: the client went away");
         return;
@@ -274,7 +274,7 @@ static void report_error(cn_wsgi_request_t *req)
     snprintf(msg, sizeof(msg), "Error handling request %.*s", (int)c->req.target.len,
              cn_conn_span(c, c->req.target));
     cn_py_log_exception(CN_LOG_ERROR, msg);
-    if (!req->headers_sent) {
+    if (!req->headers_sent && !req->write_failed) {
         req->status = req->body_error ? req->body_error : 500;
         CN_WSGI_IO(req->w, cn_conn_send_error(c, req->status));
         cn_wsgi_drop_thrown();

@@ -42,7 +42,9 @@ typedef struct cn_wsgi_request {
     cn_conn_t *c;   /* borrowed */
     bool headers_set;
     bool headers_sent;
-    bool write_failed;   /* the client went away: stop sending */
+    bool write_failed;   /* the response is cut short: stop sending */
+    bool write_interrupted; /* ... by an exception thrown into the write's
+                               wait (not the client going away) */
     int status;
     cn_buf_t status_line; /* "200 OK" */
     cn_buf_t hbytes;      /* header names and values, latin-1 */
@@ -92,8 +94,6 @@ int cn_wsgi_finish(cn_wsgi_request_t *req);
 const char *cn_wsgi_response_header(const cn_wsgi_request_t *req, const char *name,
                                     size_t name_len, size_t *len);
 
-/** Run socket I/O with the GIL released if the worker class asks for it
- * (w is the cn_wsgi_t). */
 /* A worker's wait may be interrupted by a Python exception (gevent: one
  * thrown into the waiting greenlet, such as the app's own gevent.Timeout);
  * the cn_conn call then returns -ECANCELED and leaves it set. Inside the
@@ -105,6 +105,8 @@ static inline void cn_wsgi_drop_thrown(void)
         PyErr_Clear();
 }
 
+/** Run socket I/O with the GIL released if the worker class asks for it
+ * (w is the cn_wsgi_t). */
 #define CN_WSGI_IO(w, stmt)                                                    \
     do {                                                                       \
         if ((w)->opt.release_gil_for_io) {                                     \

@@ -246,15 +246,19 @@ int cn_wsgi_finish(cn_wsgi_request_t *req)
 static int send_iov(cn_wsgi_request_t *req, struct iovec *iov, int n)
 {
     if (req->write_failed) {
-        PyErr_SetString(PyExc_OSError, "the client closed the connection");
+        /* whatever cut the response short was raised before: this one is ours */
+        req->write_interrupted = false;
+        PyErr_SetString(PyExc_OSError, "the response was cut short earlier");
         return -1;
     }
     int rc;
     CN_WSGI_IO(req->w, rc = cn_conn_writev_all(req->c, iov, n));
     if (rc < 0) {
-        req->write_failed = true; /* the response is cut short whatever the reason */
-        if (rc == -ECANCELED && PyErr_Occurred())
+        req->write_failed = true;
+        if (rc == -ECANCELED && PyErr_Occurred()) {
+            req->write_interrupted = true;
             return -1; /* the app's own exception, thrown into the wait */
+        }
         errno = -rc;
         PyErr_SetFromErrno(PyExc_OSError);
         return -1;

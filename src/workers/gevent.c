@@ -12,22 +12,25 @@
  * gevent's build of libev.
  *
  * Deadlines are not a gevent.Timeout per wait (gevent.socket.wait makes a
- * Waiter, a Timeout, its timer and its exception each time: ~10 us, most of
- * a keep-alive request's wait). A parked wait records its deadline instead,
+ * Waiter, a Timeout, its timer and its exception each time). A parked wait
+ * records its deadline instead,
  * and the ticker, a repeating timer on the hub, wakes the waits whose
  * deadline has passed (TICK_SECONDS granularity). It runs on the hub, where
  * every parked greenlet is suspended in hub.switch(), so it can stop the
  * watcher and switch in without a race with the fd becoming ready.
- * The ticker also beats the heartbeat and closes idle connections at stop.
+ * The ticker also beats the heartbeat and closes idle connections at stop;
+ * it and the signal watchers are plain libev watchers on the hub, so their
+ * callbacks run on the hub too.
  *
  * GIL: the worker is one OS thread running greenlets; it holds the GIL the
  * whole time (gevent needs it to switch), so this class never releases it
  * and wsgi's socket I/O keeps it (release_gil_for_io = false).
  *
  * Greenlets: one acceptor per listener and one per connection (spawned into
- * a gevent.pool.Pool of worker_connections, so the bound holds: a full pool
- * makes the acceptor wait). TERM stops the acceptors and closes idle
- * keep-alive connections; in-flight requests get graceful_timeout. */
+ * a gevent.pool.Pool of worker_connections; a full pool makes the acceptor
+ * wait before it accepts, leaving new connections in the listen backlog for
+ * a worker with room). TERM stops the acceptors and closes idle keep-alive
+ * connections; in-flight requests get graceful_timeout. */
 #include "workers/worker.h"
 
 #include <errno.h>
@@ -73,12 +76,10 @@ typedef struct gconn {
 typedef struct gevent_worker {
     cn_worker_t *w;              /* borrowed */
     PyObject *loop, *hub_switch, *getcurrent, *joinall; /* strong */
-    PyObject *greenlet_exit;     /* strong: greenlet.GreenletExit */
     PyObject *str_start, *str_stop, *str_close; /* strong: interned method names */
     PyObject *pool;              /* strong: gevent.pool.Pool */
     PyObject *acceptors;         /* strong: list of the acceptor greenlets */
-    PyObject *ticker;            /* strong: the hub timer running tick() */
-    PyObject *signal_handlers;   /* strong: list of gevent.signal_handler objects */
+    PyObject *hub_watchers;      /* strong: list of the ticker and signal watchers */
     PyObject *self;              /* strong: capsule of this struct, the self of our functions */
     gconn_t *conns;              /* every open connection */
     bool stopping;
@@ -133,27 +134,17 @@ static void call_quietly(PyObject *obj, PyObject *name)
     PyErr_Restore(type, value, tb);
 }
 
-/* An exception was thrown into a wait: -EINTR for GreenletExit (the worker
- * is stopping; cleared), else -ECANCELED with it left set for the app (its
- * own gevent.Timeout around wsgi.input.read(), say). */
-static int thrown(gevent_worker_t *gw)
-{
-    if (PyErr_ExceptionMatches(gw->greenlet_exit)) {
-        PyErr_Clear();
-        return -EINTR;
-    }
-    return -ECANCELED;
-}
-
 /* Park the current greenlet until `watcher` is ready, or until the ticker
- * finds `deadline` passed: 0, -ETIMEDOUT, or thrown()'s codes. */
+ * finds `deadline` passed: 0, -ETIMEDOUT, or -ECANCELED with the exception
+ * thrown into the wait left set (GreenletExit: the worker is stopping; or
+ * the app's own, such as a gevent.Timeout around wsgi.input.read()). */
 static int park(gevent_worker_t *gw, gwait_t *wt, PyObject *watcher, double deadline)
 {
     if (deadline > 0 && deadline <= cn_now())
         return -ETIMEDOUT;
     PyObject *r = PyObject_CallMethodOneArg(watcher, gw->str_start, wt->wake);
     if (r == NULL)
-        return thrown(gw);
+        return -ECANCELED;
     Py_DECREF(r);
     wt->watcher = watcher;
     wt->deadline = deadline;
@@ -163,7 +154,7 @@ static int park(gevent_worker_t *gw, gwait_t *wt, PyObject *watcher, double dead
     wt->parked = false;
     call_quietly(watcher, gw->str_stop);
     if (r == NULL)
-        return thrown(gw);
+        return -ECANCELED;
     Py_DECREF(r);
     return wt->timed_out ? -ETIMEDOUT : 0;
 }
@@ -177,7 +168,7 @@ static int gevent_wait(void *ctx, int fd, short events, double deadline)
         g->watchers[kind] = PyObject_CallMethod(g->gw->loop, "io", "iiOi", fd, kind == 0 ? 1 : 2,
                                                 Py_True, CONN_IO_PRIORITY);
         if (g->watchers[kind] == NULL)
-            return thrown(g->gw);
+            return -ECANCELED;
     }
     return park(g->gw, &g->wait, g->watchers[kind], deadline);
 }
@@ -249,6 +240,11 @@ static int read_head(gconn_t *g)
         if (!g->idle && head_deadline == 0)
             head_deadline = cn_now() + cfg->timeout;
         rc = gevent_wait(g, g->c.fd, POLLIN, g->idle ? idle_deadline : head_deadline);
+        if (rc == -ETIMEDOUT && g->idle && g->gw->stopping) {
+            /* closed at a stop: a request already sent is still served */
+            rc = cn_conn_try_read_head(&g->c);
+            return rc == -EAGAIN ? -ETIMEDOUT : rc;
+        }
         if (rc < 0)
             return rc;
     }
@@ -301,8 +297,8 @@ static PyObject *py_serve(PyObject *self, PyObject *conn_capsule)
 
 static PyMethodDef serve_def = {"_serve", py_serve, METH_O, NULL};
 
-/* Hand an accepted fd to a new greenlet in the pool (waits while it is
- * full: that is the worker_connections bound). */
+/* Hand an accepted fd to a new greenlet in the pool, which has a free slot
+ * (py_accept waits for one before it accepts). */
 static int spawn_connection(gevent_worker_t *gw, PyObject *serve, const cn_listener_t *l, int fd,
                             const struct sockaddr_storage *peer, socklen_t len)
 {
@@ -330,6 +326,43 @@ static int spawn_connection(gevent_worker_t *gw, PyObject *serve, const cn_liste
     return 0;
 }
 
+/* Wait until the pool has room for one more connection: that is the
+ * worker_connections bound. Waiting before accept() rather than in
+ * pool.spawn() means a stop never finds an acceptor holding a connection it
+ * has not handed on. 0, or -1 with an exception set (killed). */
+static int wait_for_slot(gevent_worker_t *gw)
+{
+    PyObject *full = PyObject_CallMethod(gw->pool, "full", NULL);
+    int rc = full ? PyObject_IsTrue(full) : -1;
+    Py_XDECREF(full);
+    if (rc <= 0)
+        return rc;
+    PyObject *r = PyObject_CallMethod(gw->pool, "wait_available", NULL);
+    Py_XDECREF(r);
+    return r ? 0 : -1;
+}
+
+/* Accept what the listener has ready, up to ACCEPTS_PER_WAKEUP. 0, or -1
+ * with an exception set (killed while waiting for a slot). */
+static int accept_batch(gevent_worker_t *gw, PyObject *serve, const cn_listener_t *l)
+{
+    for (int n = 0; n < ACCEPTS_PER_WAKEUP && !gw->stopping; n++) {
+        if (wait_for_slot(gw) < 0)
+            return -1;
+        /* no switch from here to spawn: the slot stays free */
+        struct sockaddr_storage peer;
+        socklen_t len = sizeof(peer);
+        int fd = cn_worker_accept(l, &peer, &len);
+        if (fd < 0)
+            return 0;
+        if (spawn_connection(gw, serve, l, fd, &peer, len) < 0) {
+            cn_py_log_exception(CN_LOG_ERROR, "cannot start a greenlet for a connection");
+            return 0;
+        }
+    }
+    return 0;
+}
+
 /* _accept(index): a listener's greenlet, until the worker stops (killed:
  * begin_stop()). */
 static PyObject *py_accept(PyObject *self, PyObject *index)
@@ -347,21 +380,9 @@ static PyObject *py_accept(PyObject *self, PyObject *index)
         Py_XDECREF(serve);
         return NULL;
     }
-    while (!gw->stopping && park(gw, &wait, watcher, 0) == 0) {
-        for (int n = 0; n < ACCEPTS_PER_WAKEUP && !gw->stopping; n++) {
-            struct sockaddr_storage peer;
-            socklen_t len = sizeof(peer);
-            int fd = cn_worker_accept(l, &peer, &len);
-            if (fd < 0)
-                break;
-            if (spawn_connection(gw, serve, l, fd, &peer, len) == 0)
-                continue;
-            if (thrown(gw) != -EINTR) /* killed while the full pool made it wait */
-                cn_py_log_exception(CN_LOG_ERROR, "cannot start a greenlet for a connection");
-            break;
-        }
-    }
-    PyErr_Clear(); /* a kill at stop: this greenlet just ends */
+    while (!gw->stopping && park(gw, &wait, watcher, 0) == 0 && accept_batch(gw, serve, l) == 0)
+        ;
+    PyErr_Clear(); /* GreenletExit: killed at stop, this greenlet just ends */
     call_quietly(watcher, gw->str_close);
     Py_DECREF(watcher);
     Py_DECREF(serve);
@@ -440,80 +461,101 @@ static PyObject *greenlet_class(PyObject *gevent)
     return cls;
 }
 
+/* greenlet's own switch bound to the hub: what park() switches with, for
+ * the same reason (Hub.switch() is that lookup, then this). */
+static PyObject *raw_hub_switch(PyObject *greenlet_module, PyObject *hub)
+{
+    PyObject *type = PyObject_GetAttrString(greenlet_module, "greenlet");
+    PyObject *unbound = type ? PyObject_GetAttrString(type, "switch") : NULL;
+    PyObject *bound = unbound ? PyObject_CallMethod(unbound, "__get__", "O", hub) : NULL;
+    Py_XDECREF(unbound);
+    Py_XDECREF(type);
+    return bound;
+}
+
 static int import_api(gevent_worker_t *gw)
 {
-    PyObject *gevent = PyImport_ImportModule("gevent");
-    PyObject *greenlet = PyImport_ImportModule("greenlet");
-    PyObject *gpool = PyImport_ImportModule("gevent.pool");
+    PyObject *gevent = NULL, *greenlet = NULL, *gpool = NULL, *hub = NULL, *cls = NULL;
     int rc = -1;
-    if (gevent == NULL || greenlet == NULL || gpool == NULL)
+    if ((gevent = PyImport_ImportModule("gevent")) == NULL ||
+        (greenlet = PyImport_ImportModule("greenlet")) == NULL ||
+        (gpool = PyImport_ImportModule("gevent.pool")) == NULL ||
+        (hub = PyObject_CallMethod(gevent, "get_hub", NULL)) == NULL ||
+        (gw->loop = PyObject_GetAttrString(hub, "loop")) == NULL ||
+        (gw->hub_switch = raw_hub_switch(greenlet, hub)) == NULL ||
+        (gw->getcurrent = PyObject_GetAttrString(gevent, "getcurrent")) == NULL ||
+        (gw->joinall = PyObject_GetAttrString(gevent, "joinall")) == NULL ||
+        (cls = greenlet_class(gevent)) == NULL ||
+        (gw->pool = PyObject_CallMethod(gpool, "Pool", "iO", gw->w->cfg->worker_connections,
+                                        cls)) == NULL ||
+        (gw->str_start = PyUnicode_InternFromString("start")) == NULL ||
+        (gw->str_stop = PyUnicode_InternFromString("stop")) == NULL ||
+        (gw->str_close = PyUnicode_InternFromString("close")) == NULL ||
+        (gw->acceptors = PyList_New(0)) == NULL || (gw->hub_watchers = PyList_New(0)) == NULL)
         goto done;
-    PyObject *hub = PyObject_CallMethod(gevent, "get_hub", NULL);
-    gw->loop = hub ? PyObject_GetAttrString(hub, "loop") : NULL;
-    /* greenlet's own switch, bound to the hub: gevent's Hub.switch() first
-     * looks for a switch_out hook on the current greenlet, which ours do not
-     * have, at the price of an AttributeError per call */
-    PyObject *raw_switch = PyObject_GetAttrString(greenlet, "greenlet");
-    Py_XSETREF(raw_switch, raw_switch ? PyObject_GetAttrString(raw_switch, "switch") : NULL);
-    gw->hub_switch = hub && raw_switch ? PyObject_CallMethod(raw_switch, "__get__", "O", hub) : NULL;
-    Py_XDECREF(raw_switch);
-    Py_XDECREF(hub);
-    gw->greenlet_exit = PyObject_GetAttrString(greenlet, "GreenletExit");
-    gw->getcurrent = PyObject_GetAttrString(gevent, "getcurrent");
-    gw->joinall = PyObject_GetAttrString(gevent, "joinall");
-    PyObject *glet_class = greenlet_class(gevent);
-    gw->pool = glet_class ? PyObject_CallMethod(gpool, "Pool", "iO", gw->w->cfg->worker_connections,
-                                                glet_class)
-                          : NULL;
-    Py_XDECREF(glet_class);
-    gw->str_start = PyUnicode_InternFromString("start");
-    gw->str_stop = PyUnicode_InternFromString("stop");
-    gw->str_close = PyUnicode_InternFromString("close");
-    gw->acceptors = PyList_New(0);
-    if (gw->loop && gw->hub_switch && gw->greenlet_exit && gw->getcurrent && gw->joinall &&
-        gw->pool && gw->str_start && gw->str_stop && gw->str_close && gw->acceptors)
-        rc = 0;
+    rc = 0;
 done:
     Py_XDECREF(gevent);
     Py_XDECREF(greenlet);
     Py_XDECREF(gpool);
+    Py_XDECREF(hub);
+    Py_XDECREF(cls);
     return rc;
 }
 
-/* gevent.signal_handler(sig, _signal, sig) for each signal we act on. */
-static int install_signals(gevent_worker_t *gw)
+/* Start a new watcher (stolen) with callback, or callback(cb_arg); it joins
+ * gw->hub_watchers, which gevent_run() closes: the callbacks point at its
+ * stack frame. */
+static int start_hub_watcher(gevent_worker_t *gw, PyObject *watcher, PyObject *callback,
+                             PyObject *cb_arg)
 {
-    PyObject *gevent = PyImport_ImportModule("gevent");
-    PyObject *fn = PyCFunction_New(&signal_def, gw->self);
-    gw->signal_handlers = PyList_New(0);
+    PyObject *r = NULL;
+    if (watcher != NULL && PyList_Append(gw->hub_watchers, watcher) == 0)
+        r = cb_arg ? PyObject_CallMethodObjArgs(watcher, gw->str_start, callback, cb_arg, NULL)
+                   : PyObject_CallMethodOneArg(watcher, gw->str_start, callback);
+    Py_XDECREF(watcher);
+    Py_XDECREF(r);
+    return r ? 0 : -1;
+}
+
+/* The ticker, and a libev signal watcher for each signal we act on: both
+ * call back on the hub itself (gevent.signal_handler would run _signal in
+ * a new greenlet, from which wake_expired() could not switch back). */
+static int start_hub_watchers(gevent_worker_t *gw)
+{
+    PyObject *tick = PyCFunction_New(&tick_def, gw->self);
+    PyObject *on_signal = tick ? PyCFunction_New(&signal_def, gw->self) : NULL;
+    /* neither ref'd: they alone do not keep the hub's loop running */
+    int rc = on_signal ? start_hub_watcher(gw,
+                                           PyObject_CallMethod(gw->loop, "timer", "ddO",
+                                                               TICK_SECONDS, TICK_SECONDS,
+                                                               Py_False),
+                                           tick, NULL)
+                       : -1;
     int sigs[] = {SIGTERM, SIGINT, SIGQUIT, SIGUSR1};
-    int rc = gevent && fn && gw->signal_handlers ? 0 : -1;
     for (size_t i = 0; rc == 0 && i < CN_ARRAY_LEN(sigs); i++) {
-        PyObject *h = PyObject_CallMethod(gevent, "signal_handler", "iOi", sigs[i], fn, sigs[i]);
-        rc = h && PyList_Append(gw->signal_handlers, h) == 0 ? 0 : -1;
-        Py_XDECREF(h);
+        PyObject *signum = PyLong_FromLong(sigs[i]);
+        rc = signum ? start_hub_watcher(gw, PyObject_CallMethod(gw->loop, "signal", "OO", signum,
+                                                                Py_False),
+                                        on_signal, signum)
+                    : -1;
+        Py_XDECREF(signum);
     }
-    Py_XDECREF(gevent);
-    Py_XDECREF(fn);
+    Py_XDECREF(tick);
+    Py_XDECREF(on_signal);
     return rc;
 }
 
-/* Start the ticker and the acceptors, wait for the acceptors to end (stop),
- * then give in-flight requests graceful_timeout. */
+/* Start the acceptors, wait for them to end (stop), then give in-flight
+ * requests graceful_timeout. */
 static int serve_until_stopped(gevent_worker_t *gw)
 {
     PyObject *accept = PyCFunction_New(&accept_def, gw->self);
-    PyObject *tick = PyCFunction_New(&tick_def, gw->self);
     PyObject *gevent = PyImport_ImportModule("gevent");
     PyObject *r = NULL;
     int rc = -1;
-    if (accept == NULL || tick == NULL || gevent == NULL)
+    if (accept == NULL || gevent == NULL)
         goto done;
-    /* not ref'd: the ticker alone does not keep the hub's loop running */
-    gw->ticker = PyObject_CallMethod(gw->loop, "timer", "ddO", TICK_SECONDS, TICK_SECONDS, Py_False);
-    if (gw->ticker == NULL || (r = PyObject_CallMethodOneArg(gw->ticker, gw->str_start, tick)) == NULL)
-        goto done;
-    Py_CLEAR(r);
     /* Acceptors live outside the pool: its slots are for connections. */
     for (size_t i = 0; i < gw->w->ctx->nlisteners; i++) {
         PyObject *g = PyObject_CallMethod(gevent, "spawn", "On", accept, (Py_ssize_t)i);
@@ -533,7 +575,6 @@ done:
     Py_XDECREF(gevent);
     Py_XDECREF(r);
     Py_XDECREF(accept);
-    Py_XDECREF(tick);
     return rc;
 }
 
@@ -543,30 +584,23 @@ static int gevent_run(cn_worker_t *w)
     memset(&gw, 0, sizeof(gw));
     gw.w = w;
     gw.self = PyCapsule_New(&gw, "cunicorn.gevent_worker", NULL);
-    int rc = gw.self != NULL && import_api(&gw) == 0 && install_signals(&gw) == 0 &&
+    int rc = gw.self != NULL && import_api(&gw) == 0 && start_hub_watchers(&gw) == 0 &&
                      serve_until_stopped(&gw) == 0
                  ? 0
                  : 1;
     if (rc != 0)
         cn_py_log_exception(CN_LOG_ERROR, "gevent worker failed");
     if (gw.conns != NULL) {
-        cn_log_warning("Worker %d: graceful timeout with connections open", (int)getpid());
+        if (!gw.quick)
+            cn_log_warning("Worker %d: graceful timeout with connections open", (int)getpid());
         w->abandoned = true; /* greenlets still reference this stack frame */
         return rc;
     }
-    /* The handlers' callbacks point at this stack frame: cancel them. */
-    for (Py_ssize_t i = 0; gw.signal_handlers && i < PyList_GET_SIZE(gw.signal_handlers); i++) {
-        PyObject *r = PyObject_CallMethod(PyList_GET_ITEM(gw.signal_handlers, i), "cancel", NULL);
-        if (r == NULL)
-            PyErr_Clear(); /* already gone with the hub: nothing left to call us */
-        Py_XDECREF(r);
-    }
-    if (gw.ticker != NULL)
-        call_quietly(gw.ticker, gw.str_close);
-    PyObject **refs[] = {&gw.loop,      &gw.hub_switch, &gw.getcurrent,      &gw.joinall,
-                         &gw.pool,      &gw.acceptors,  &gw.ticker,          &gw.signal_handlers,
-                         &gw.str_start, &gw.str_stop,   &gw.str_close,       &gw.greenlet_exit,
-                         &gw.self};
+    for (Py_ssize_t i = 0; gw.hub_watchers && i < PyList_GET_SIZE(gw.hub_watchers); i++)
+        call_quietly(PyList_GET_ITEM(gw.hub_watchers, i), gw.str_close);
+    PyObject **refs[] = {&gw.loop,      &gw.hub_switch, &gw.getcurrent, &gw.joinall,
+                         &gw.pool,      &gw.acceptors,  &gw.hub_watchers, &gw.str_start,
+                         &gw.str_stop,  &gw.str_close,  &gw.self};
     for (size_t i = 0; i < CN_ARRAY_LEN(refs); i++)
         Py_CLEAR(*refs[i]);
     return rc;

@@ -12,8 +12,8 @@ import time
 
 import pytest
 
-from conftest import (IS_GUNICORN, WORKER_CLASS, Conn, check_slow_clients_do_not_delay, quote,
-                      raise_nofile, simple_get)
+from conftest import (IS_GUNICORN, WORKER_CLASS, Conn, check_slow_clients_do_not_delay,
+                      only_cunicorn, quote, raise_nofile, simple_get, wait_until)
 
 pytestmark = pytest.mark.skipif(WORKER_CLASS != "gevent",
                                 reason="gevent-only tests (running %s)" % WORKER_CLASS)
@@ -251,6 +251,17 @@ def test_app_timeout_around_input_read_reaches_the_app(make_server):
     assert "Error handling request" not in srv.log_text()
 
 
+def test_app_timeout_around_write_reaches_the_app(make_server):
+    """The app's own gevent.Timeout fires while the server waits to write to
+    a client that does not read: the app gets its Timeout."""
+    srv = make_server(APP, args=["--worker-connections", "100", "--timeout", "30"], workers=1)
+    with Conn.open(srv, timeout=10) as c:
+        c.send(simple_get("/write-timeout?s=0.5"))
+        wait_until(lambda: "app caught its write timeout" in srv.log_text(), 10,
+                   what="the app's Timeout in write()")
+    assert "Error handling request" not in srv.log_text()
+
+
 def test_unpatched_blocking_call_still_works_serialized(make_server):
     srv = make_server(APP, args=["--worker-connections", "100"], workers=1)
     n = 5
@@ -318,6 +329,84 @@ def test_keepalive_reuse_and_idle_timeout(make_server):
 # --------------------------------------------------------------------------
 # stop signals with idle connections
 # --------------------------------------------------------------------------
+
+def test_full_worker_leaves_new_connections_in_the_backlog(make_server):
+    """A worker whose pool is full does not accept: the next connection
+    stays in the listen backlog for a worker with room, so a worker that
+    stops (HUP replaces it) never drops one it took. Its replacement serves
+    it."""
+    srv = make_server(APP, args=["--worker-connections", "2"], workers=1, graceful_timeout=10)
+    socks = open_and_send(srv, [simple_get("/sleep?s=1") for _ in range(3)])
+    try:
+        time.sleep(0.3)  # two sleeping, the third waiting for a slot
+        srv.send_signal(signal.SIGHUP)
+        results = read_all(socks, timeout=10)
+    finally:
+        close_all(socks)
+    assert [r[:2] for r in results] == [(200, b"slept")] * 3, results
+
+
+@only_cunicorn("the warning is cunicorn's")
+def test_quit_does_not_report_a_graceful_timeout(make_server):
+    srv = make_server(APP, args=["--worker-connections", "100"], workers=1)
+    with Conn.open(srv, timeout=10) as busy:
+        busy.send(simple_get("/sleep?s=5"))
+        time.sleep(0.3)
+        srv.send_signal(signal.SIGQUIT)
+        assert srv.wait_exit(10) is not None
+    assert "graceful timeout" not in srv.log_text(), srv.log_text()[-3000:]
+
+
+def _close_times(socks, timeout):
+    """When each socket sees EOF/RST (monotonic seconds), watched together."""
+    sel = selectors.DefaultSelector()
+    for s in socks:
+        s.setblocking(False)
+        sel.register(s, selectors.EVENT_READ)
+    times = {}
+    deadline = time.monotonic() + timeout
+    try:
+        while len(times) < len(socks) and time.monotonic() < deadline:
+            for key, _ in sel.select(timeout=0.5):
+                try:
+                    data = key.fileobj.recv(4096)
+                except (BlockingIOError, InterruptedError):
+                    continue
+                except OSError:
+                    data = b""
+                assert not data, data
+                times[key.fileobj] = time.monotonic()
+                sel.unregister(key.fileobj)
+    finally:
+        sel.close()
+    assert len(times) == len(socks), "%d of %d closed" % (len(times), len(socks))
+    return sorted(times.values())
+
+
+def test_stop_closes_every_idle_connection_at_once(make_server):
+    """A worker told to stop closes all its idle keep-alive connections in
+    one pass on the hub, not one at once and the rest at the next tick of
+    the 0.1 s ticker. Four rounds (HUP replaces the worker each time), since
+    one round could land just before a tick."""
+    srv = make_server(APP, args=["--worker-connections", "100", "--keep-alive", "30"],
+                      workers=1, graceful_timeout=10)
+    for _ in range(4):
+        worker = srv.worker_pids()
+        socks = []
+        try:
+            for _ in range(10):
+                with Conn.open(srv, timeout=10) as c:
+                    c.send(simple_get("/fast"))
+                    assert c.read_response().status == 200
+                    socks.append(c.sock.dup())
+            srv.send_signal(signal.SIGHUP)
+            times = _close_times(socks, timeout=5)
+            assert times[-1] - times[0] < 0.05, times[-1] - times[0]
+        finally:
+            close_all(socks)
+        wait_until(lambda: srv.worker_pids() and srv.worker_pids() != worker, 10,
+                   what="the worker replaced")
+
 
 def test_term_closes_idle_keepalive_at_once(make_server):
     srv = make_server(APP, args=["--worker-connections", "100", "--keep-alive", "30"],

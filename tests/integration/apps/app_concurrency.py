@@ -16,6 +16,9 @@ Routes (all answer with a Content-Length body):
                      body = b"app timeout" if that Timeout reached the app
   /greenlet          JSON: is the serving greenlet a gevent.Greenlet, and does
                      gevent.local keep per-request values across a switch
+  /write-timeout?s=SEC
+                     write()s 64 MiB inside the app's own gevent.Timeout(SEC) and
+                     logs to wsgi.errors whether that Timeout reached the app
 """
 import json
 import os
@@ -88,6 +91,18 @@ def app(environ, start_response):
             return _respond(start_response, "read all")
         except gevent.Timeout:
             return _respond(start_response, "app timeout")
+    if path == "/write-timeout":
+        import gevent
+        write = start_response("200 OK", [("Content-Type", "application/octet-stream")])
+        try:
+            with gevent.Timeout(float(qs.get("s", ["0.5"])[0])):
+                for _ in range(64):
+                    write(b"x" * (1 << 20))
+            environ["wsgi.errors"].write("app wrote everything\n")
+        except gevent.Timeout:
+            environ["wsgi.errors"].write("app caught its write timeout\n")
+        environ["wsgi.errors"].flush()
+        return []
     if path == "/greenlet":
         import gevent
         import gevent.local
