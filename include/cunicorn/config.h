@@ -45,6 +45,8 @@ typedef struct cn_config {
     int timeout;
     int graceful_timeout;
     int keepalive;
+    int max_requests;
+    int max_requests_jitter;
     /* security */
     int limit_request_line;
     int limit_request_fields;

@@ -92,6 +92,15 @@ static const cn_setting_t settings[] = {
      "30", 0, INT_MAX, NULL, "Worker Processes",
      "Timeout for graceful workers restart. After a restart or stop signal workers get this "
      "many seconds to finish their requests before they are killed."},
+    {"max_requests", {"--max-requests", NULL}, "INT", CN_T_INT, OFF(max_requests), "0", 0,
+     INT_MAX, NULL, "Worker Processes",
+     "The maximum number of requests a worker serves before it restarts: it finishes the "
+     "requests in flight, exits, and the master starts a new one. A simple way to bound the "
+     "damage of memory leaks in the app. 0 (the default) disables restarts."},
+    {"max_requests_jitter", {"--max-requests-jitter", NULL}, "INT", CN_T_INT,
+     OFF(max_requests_jitter), "0", 0, INT_MAX, NULL, "Worker Processes",
+     "The maximum jitter to add to max_requests: each worker restarts after max_requests + "
+     "randint(0, max_requests_jitter) requests, so the workers do not all restart at once."},
     {"keepalive", {"--keep-alive", NULL}, "INT", CN_T_INT, OFF(keepalive), "2", 0, INT_MAX, NULL,
      "Worker Processes",
      "The number of seconds to wait for the next request on a Keep-Alive connection. 1-5 suits "

@@ -88,6 +88,7 @@ typedef struct gevent_worker {
 
 static int gevent_prepare(cn_worker_t *w);
 static int gevent_run(cn_worker_t *w);
+static void stop_accepting(struct gevent_worker *gw, bool quick);
 
 const cn_worker_class_t cn_worker_gevent = {
     .name = "gevent",
@@ -262,7 +263,12 @@ static void serve_connection(gconn_t *g)
             return;
         }
         bool may_keep = gw->w->cfg->keepalive > 0 && !gw->stopping;
-        if (!cn_wsgi_serve(gw->w->wsgi, &g->c, may_keep) || gw->stopping)
+        bool keep = cn_wsgi_serve(gw->w->wsgi, &g->c, may_keep);
+        if (cn_worker_request_done(gw->w)) {
+            stop_accepting(gw, false); /* the ticker closes the idle connections */
+            return;
+        }
+        if (!keep || gw->stopping)
             return;
         cn_conn_next_request(&g->c);
     }
@@ -404,10 +410,10 @@ static void kill_nowait(PyObject *greenlet)
     Py_XDECREF(kill);
 }
 
-/* From the hub (a signal, or the ticker noticing the arbiter is gone). A
- * graceful stop ends the acceptors and the idle connections; a quick one
- * every connection too. */
-static void begin_stop(gevent_worker_t *gw, bool quick)
+/* End the acceptors, and for a quick stop every connection; idle
+ * connections are closed by wake_expired(), on the hub. From any greenlet:
+ * kills take effect at the victim's next switch. */
+static void stop_accepting(gevent_worker_t *gw, bool quick)
 {
     for (Py_ssize_t i = 0; !gw->stopping && i < PyList_GET_SIZE(gw->acceptors); i++)
         kill_nowait(PyList_GET_ITEM(gw->acceptors, i));
@@ -416,6 +422,12 @@ static void begin_stop(gevent_worker_t *gw, bool quick)
             kill_nowait(g->wait.owner);
     gw->stopping = true;
     gw->quick = gw->quick || quick;
+}
+
+/* From the hub (a signal, or the ticker noticing the arbiter is gone). */
+static void begin_stop(gevent_worker_t *gw, bool quick)
+{
+    stop_accepting(gw, quick);
     wake_expired(gw); /* idle connections close now */
 }
 

@@ -121,6 +121,8 @@ static void thread_stop(void *ud, void *thread_state)
 static void serve_done(void *ud, cn_pool_job_t *job)
 {
     gconn_t *g = cn_container_of(job, gconn_t, job);
+    if (cn_worker_request_done(g->gw->w))
+        begin_stop(g->gw);
     if (!g->keep || g->gw->stopping) {
         conn_close(g);
         return;

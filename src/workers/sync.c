@@ -83,4 +83,5 @@ static void serve_one(cn_worker_t *w, cn_conn_t *c, PyThreadState **ts)
     PyEval_RestoreThread(*ts);
     (void)cn_wsgi_serve(w->wsgi, c, false);
     *ts = PyEval_SaveThread();
+    (void)cn_worker_request_done(w); /* at max_requests the loop ends */
 }

@@ -68,6 +68,17 @@ static cn_conn_options_t worker_conn_options(const cn_config_t *cfg,
     return o;
 }
 
+/* max_requests plus a jitter drawn per worker (after the fork, so workers
+ * differ), as Gunicorn's randint(0, max_requests_jitter); 0: never. */
+static uint64_t restart_after(const cn_config_t *cfg)
+{
+    if (cfg->max_requests <= 0)
+        return 0;
+    unsigned seed = (unsigned)getpid() ^ (unsigned)time(NULL);
+    int jitter = cfg->max_requests_jitter > 0 ? rand_r(&seed) % (cfg->max_requests_jitter + 1) : 0;
+    return (uint64_t)cfg->max_requests + (uint64_t)jitter;
+}
+
 int cn_worker_main(void *ud, cn_worker_ctx_t *ctx)
 {
     const cn_config_t *cfg = ud;
@@ -76,6 +87,7 @@ int cn_worker_main(void *ud, cn_worker_ctx_t *ctx)
     w.ctx = ctx;
     w.cfg = cfg;
     w.limits = worker_limits(cfg);
+    w.max_requests = restart_after(cfg);
     cn_py_after_fork_child();
     cn_worker_signals_install(&w.flags);
     const cn_worker_class_t *klass = cn_worker_class_find(cfg->worker_class);
@@ -112,6 +124,15 @@ int cn_worker_main(void *ud, cn_worker_ctx_t *ctx)
         flush_std_streams();
     }
     return rc;
+}
+
+bool cn_worker_request_done(cn_worker_t *w)
+{
+    if (++w->requests != w->max_requests)
+        return false;
+    cn_log_info("Autorestarting worker after current request.");
+    w->flags.stop = 1;
+    return true;
 }
 
 bool cn_worker_alive(cn_worker_t *w)

@@ -22,6 +22,9 @@ typedef struct cn_worker {
     cn_conn_options_t conn_opts;       /* parser options, PROXY protocol */
     PyObject *current_task;   /* strong, or NULL: set by a coroutine class's
                                  prepare() (cn_wsgi_options_t) */
+    uint64_t requests;        /* served so far */
+    uint64_t max_requests;    /* restart after this many (0: never): max_requests
+                                 plus this worker's jitter */
     bool abandoned;           /* run() left threads inside Python: the exit
                                  path must not take the GIL again */
 } cn_worker_t;
@@ -41,6 +44,12 @@ typedef struct cn_worker_class {
 /** The class by its normalised name (sync, gthread, gevent); NULL if it is
  * not built. */
 const cn_worker_class_t *cn_worker_class_find(const char *name);
+
+/** Count a served request (from the one thread that serves or completes
+ * requests). True when it reaches max_requests: the worker has then logged
+ * that it restarts and is no longer alive (cn_worker_alive), so the class
+ * stops gracefully as on TERM. */
+bool cn_worker_request_done(cn_worker_t *w);
 
 /** The arbiter's worker entry point (ud is the const cn_config_t *). */
 int cn_worker_main(void *ud, cn_worker_ctx_t *ctx);

@@ -216,6 +216,8 @@ BAD_VALUES = [
     (["--threads", "x"], ("threads",)),
     (["--backlog", "-1"], ("backlog",)),
     (["--limit-request-line", "abc"], ("limit-request-line", "limit_request_line")),
+    (["--max-requests", "-1"], ("max-requests", "max_requests")),
+    (["--max-requests-jitter", "x"], ("max-requests-jitter", "max_requests_jitter")),
 ]
 
 

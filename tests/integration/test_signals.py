@@ -92,6 +92,39 @@ def test_killed_worker_is_replaced(make_server):
         assert int(r.body) in after
 
 
+def _pids_until_restart(s, limit):
+    """The pids that answer sequential requests (a new connection each),
+    until the first worker has been replaced."""
+    first = s.worker_pids()
+    assert len(first) == 1
+    seen = []
+    for _ in range(limit):
+        r = s.get("/", headers=[("Connection", "close")])
+        assert r.status == 200, r
+        seen.append(int(r.body))
+        if seen[-1] != first[0]:
+            break
+    return first[0], seen
+
+
+def test_max_requests_restarts_the_worker(make_server):
+    """After --max-requests requests the worker finishes, says so as
+    Gunicorn does, exits, and the master starts a new one."""
+    s = make_server("app_misc:pid", workers=1, args=["--max-requests", "3"])
+    first, seen = _pids_until_restart(s, 10)
+    assert seen[:3] == [first] * 3 and len(seen) == 4 and seen[3] != first, seen
+    s.wait_log(r"Autorestarting worker after current request\.", timeout=10)
+    assert s.proc.poll() is None
+
+
+def test_max_requests_jitter_bounds_the_restart(make_server):
+    s = make_server("app_misc:pid", workers=1,
+                    args=["--max-requests", "2", "--max-requests-jitter", "3"])
+    first, seen = _pids_until_restart(s, 10)
+    served_by_first = seen.count(first)
+    assert 2 <= served_by_first <= 5 and seen[-1] != first, seen
+
+
 def test_ttin_ttou(make_server):
     s = make_server("app_env:app", workers=2)
     assert len(s.worker_pids()) == 2

@@ -74,7 +74,7 @@ START_TEST(table_sane)
 {
     size_t n;
     const cn_setting_t *rows = cn_settings(&n);
-    ck_assert_uint_eq(n, 34);
+    ck_assert_uint_eq(n, 36);
     ck_assert_uint_lt(n, sizeof(cfg._source));
     for (size_t i = 0; i < n; i++) {
         ck_assert_ptr_eq(cn_setting_find(rows[i].name), &rows[i]);
@@ -345,7 +345,8 @@ START_TEST(cli_every_flag)
 {
     ck_assert_int_eq(cli("-c", "conf.py", "-b", "h:1", "--backlog", "1", "-w", "2", "-k", "gthread",
                          "--threads", "3", "--worker-connections", "4", "-t", "5",
-                         "--graceful-timeout", "6", "--keep-alive", "7", "--limit-request-line",
+                         "--graceful-timeout", "6", "--max-requests", "12",
+                         "--max-requests-jitter", "13", "--keep-alive", "7", "--limit-request-line",
                          "8", "--limit-request-fields", "9", "--limit-request-field_size", "10",
                          "--chdir", "/tmp", "--pythonpath", "a,b", "-e", "K=V", "-n", "name", "-p",
                          "/tmp/pid", "--access-logfile", "/tmp/a", "--access-logformat", "F",
@@ -365,6 +366,8 @@ START_TEST(cli_every_flag)
     ck_assert_int_eq(cfg.timeout, 5);
     ck_assert_int_eq(cfg.graceful_timeout, 6);
     ck_assert_int_eq(cfg.keepalive, 7);
+    ck_assert_int_eq(cfg.max_requests, 12);
+    ck_assert_int_eq(cfg.max_requests_jitter, 13);
     ck_assert_int_eq(cfg.limit_request_line, 8);
     ck_assert_int_eq(cfg.limit_request_fields, 9);
     ck_assert_int_eq(cfg.limit_request_field_size, 10);
