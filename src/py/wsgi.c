@@ -159,10 +159,10 @@ int cn_wsgi_request_check(const cn_wsgi_request_t *req, const char *what)
         return -1;
     }
     if (req->owner_task != current_task(req->w)) {
-        /* ... and to its greenlet: another one could still be waiting on the
-         * connection when the request ends and the connection is reused or
-         * freed. */
-        PyErr_Format(PyExc_ValueError, "%s used from another greenlet than the request's", what);
+        /* ... and to its coroutine (opt.current_task): another one could
+         * still be waiting on the connection when the request ends and the
+         * connection is reused or freed. */
+        PyErr_Format(PyExc_ValueError, "%s used from another coroutine than the request's", what);
         return -1;
     }
     return 0;
@@ -175,7 +175,7 @@ static const void *current_task(const cn_wsgi_t *w)
         return NULL;
     PyObject *task = PyObject_CallNoArgs(w->opt.current_task);
     if (task == NULL)
-        PyErr_Clear(); /* greenlet.getcurrent() does not fail */
+        PyErr_Clear(); /* the hooks in use (gevent.getcurrent) do not fail */
     Py_XDECREF(task); /* the identity outlives the reference: the serving
                          coroutine is alive while its request is */
     return task;

@@ -75,7 +75,7 @@ typedef struct gconn {
 
 typedef struct gevent_worker {
     cn_worker_t *w;              /* borrowed */
-    PyObject *loop, *hub_switch, *getcurrent, *joinall; /* strong */
+    PyObject *loop, *hub_switch, *joinall; /* strong */
     PyObject *str_start, *str_stop, *str_close; /* strong: interned method names */
     PyObject *pool;              /* strong: gevent.pool.Pool */
     PyObject *acceptors;         /* strong: list of the acceptor greenlets */
@@ -177,7 +177,7 @@ static int gevent_wait(void *ctx, int fd, short events, double deadline)
 /* The current greenlet becomes wt's owner. */
 static int wait_init(gevent_worker_t *gw, gwait_t *wt)
 {
-    wt->owner = PyObject_CallNoArgs(gw->getcurrent);
+    wt->owner = PyObject_CallNoArgs(gw->w->current_task); /* gevent.getcurrent */
     wt->wake = wt->owner ? PyObject_GetAttrString(wt->owner, "switch") : NULL;
     return wt->wake ? 0 : -1;
 }
@@ -495,7 +495,6 @@ static int import_api(gevent_worker_t *gw)
         (hub = PyObject_CallMethod(gevent, "get_hub", NULL)) == NULL ||
         (gw->loop = PyObject_GetAttrString(hub, "loop")) == NULL ||
         (gw->hub_switch = raw_hub_switch(greenlet, hub)) == NULL ||
-        (gw->getcurrent = PyObject_GetAttrString(gevent, "getcurrent")) == NULL ||
         (gw->joinall = PyObject_GetAttrString(gevent, "joinall")) == NULL ||
         (cls = greenlet_class(gevent)) == NULL ||
         (gw->pool = PyObject_CallMethod(gpool, "Pool", "iO", gw->w->cfg->worker_connections,
@@ -610,7 +609,7 @@ static int gevent_run(cn_worker_t *w)
     }
     for (Py_ssize_t i = 0; gw.hub_watchers && i < PyList_GET_SIZE(gw.hub_watchers); i++)
         call_quietly(PyList_GET_ITEM(gw.hub_watchers, i), gw.str_close);
-    PyObject **refs[] = {&gw.loop,      &gw.hub_switch, &gw.getcurrent, &gw.joinall,
+    PyObject **refs[] = {&gw.loop,      &gw.hub_switch, &gw.joinall,
                          &gw.pool,      &gw.acceptors,  &gw.hub_watchers, &gw.str_start,
                          &gw.str_stop,  &gw.str_close,  &gw.self};
     for (size_t i = 0; i < CN_ARRAY_LEN(refs); i++)
