@@ -154,11 +154,24 @@ static int quoted(const char *in, size_t len, size_t *pi)
     }
 }
 
+/* A token from *pi: 1 (non-empty, *pi past it), 0 (input ends inside it),
+ * -1 (empty). */
+static int token(const char *in, size_t len, size_t *pi)
+{
+    size_t s = *pi, i = s;
+    while (i < len && ref_tchar((unsigned char)in[i]))
+        i++;
+    *pi = i;
+    if (i >= len)
+        return 0;
+    return i == s ? -1 : 1;
+}
+
 /* chunk-ext = *( BWS ";" BWS chunk-ext-name [ BWS "=" BWS chunk-ext-val ] ),
  * ending where the CR of the line is (*pi is left on it). */
 static int ext_strict(const char *in, size_t len, size_t *pi)
 {
-    size_t i = *pi, s, j;
+    size_t i = *pi, j;
     for (;;) {
         if (i < len && in[i] == '\r') {
             *pi = i;
@@ -170,12 +183,9 @@ static int ext_strict(const char *in, size_t len, size_t *pi)
         if (in[i] != ';')
             return -1;
         i = skip_ows(in, len, i + 1);
-        for (s = i; i < len && ref_tchar((unsigned char)in[i]); i++)
-            ;
-        if (i >= len)
-            return 0;
-        if (i == s)
-            return -1;
+        int rc = token(in, len, &i);
+        if (rc <= 0)
+            return rc;
         j = skip_ows(in, len, i);
         if (j >= len)
             return 0;
@@ -184,18 +194,9 @@ static int ext_strict(const char *in, size_t len, size_t *pi)
         i = skip_ows(in, len, j + 1);
         if (i >= len)
             return 0;
-        if (in[i] == '"') {
-            int rc = quoted(in, len, &i);
-            if (rc <= 0)
-                return rc;
-            continue;
-        }
-        for (s = i; i < len && ref_tchar((unsigned char)in[i]); i++)
-            ;
-        if (i >= len)
-            return 0;
-        if (i == s)
-            return -1;
+        rc = in[i] == '"' ? quoted(in, len, &i) : token(in, len, &i);
+        if (rc <= 0)
+            return rc;
     }
 }
 
