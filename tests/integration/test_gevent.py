@@ -99,6 +99,15 @@ def read_all(socks, timeout):
     return results
 
 
+def exchange_all(srv, reqs, timeout):
+    """open_and_send, then read_all, then close every socket."""
+    socks = open_and_send(srv, reqs)
+    try:
+        return read_all(socks, timeout)
+    finally:
+        close_all(socks)
+
+
 def close_all(socks):
     for s in socks:
         try:
@@ -116,11 +125,7 @@ def test_500_concurrent_sleeps_overlap(make_server):
     srv = make_server(APP, args=["--worker-connections", "1000"], workers=1)
     n = 500
     t0 = time.monotonic()
-    socks = open_and_send(srv, [simple_get("/sleep?s=0.5") for _ in range(n)])
-    try:
-        results = read_all(socks, timeout=30)
-    finally:
-        close_all(socks)
+    results = exchange_all(srv, [simple_get("/sleep?s=0.5") for _ in range(n)], timeout=30)
     elapsed = time.monotonic() - t0
     bad = [r for r in results if r[:2] != (200, b"slept")]
     assert not bad, "%d bad responses, e.g. %r" % (len(bad), bad[:3])
@@ -166,11 +171,7 @@ def test_patched_urllib_fetches_overlap(make_server, slow_backend):
     n = 50
     reqs = [simple_get("/fetch?url=%s" % quote(slow_backend + "/item%d" % i)) for i in range(n)]
     t0 = time.monotonic()
-    socks = open_and_send(srv, reqs)
-    try:
-        results = read_all(socks, timeout=30)
-    finally:
-        close_all(socks)
+    results = exchange_all(srv, reqs, timeout=30)
     elapsed = time.monotonic() - t0
     for i, r in enumerate(results):
         assert r[:2] == (200, b"backend:/item%d" % i), r
@@ -228,11 +229,8 @@ def test_requests_run_in_gevent_greenlets(make_server):
     """Apps may rely on gevent.getcurrent() being a gevent.Greenlet, and on
     gevent.local being per request."""
     srv = make_server(APP, args=["--worker-connections", "100"], workers=1)
-    socks = open_and_send(srv, [simple_get("/greenlet?tag=t%d" % i) for i in range(10)])
-    try:
-        results = read_all(socks, timeout=10)
-    finally:
-        close_all(socks)
+    reqs = [simple_get("/greenlet?tag=t%d" % i) for i in range(10)]
+    results = exchange_all(srv, reqs, timeout=10)
     for i, r in enumerate(results):
         assert r[0] == 200, r
         assert json.loads(r[1]) == {"is_gevent_greenlet": True, "tag": "t%d" % i}
@@ -266,11 +264,7 @@ def test_unpatched_blocking_call_still_works_serialized(make_server):
     srv = make_server(APP, args=["--worker-connections", "100"], workers=1)
     n = 5
     t0 = time.monotonic()
-    socks = open_and_send(srv, [simple_get("/rawsleep?s=0.3") for _ in range(n)])
-    try:
-        results = read_all(socks, timeout=20)
-    finally:
-        close_all(socks)
+    results = exchange_all(srv, [simple_get("/rawsleep?s=0.3") for _ in range(n)], timeout=20)
     elapsed = time.monotonic() - t0
     for r in results:
         assert r[:2] == (200, b"rawslept"), r

@@ -19,8 +19,8 @@ import time
 
 import pytest
 
-from conftest import (WORKER_CLASS, only_cunicorn, Conn, ConnectionClosed, build_request,
-                      pid_alive, proc_status_kb, wait_until, raise_nofile)
+from conftest import (WORKER_CLASS, only_cunicorn, Conn, ConnectionClosed, SlowLoris,
+                      build_request, pid_alive, proc_status_kb, wait_until, raise_nofile)
 
 APP = "app_harden:app"
 # Gunicorn has no --limit-request-body, header/body/write timeouts or idle
@@ -77,6 +77,23 @@ def timed_get(srv, path="/hello", timeout=5.0):
     return r.status, time.monotonic() - t0
 
 
+def served_meanwhile(srv, until, pause=0.2, tries=10):
+    """GETs on fresh connections until the monotonic time `until` while a
+    stalled client is held; each must be answered within 1 s. Returns their
+    latencies."""
+    lat = []
+    for _ in range(tries):
+        if time.monotonic() >= until:
+            break
+        status, dt = timed_get(srv, timeout=5)
+        assert status == 200
+        lat.append(dt)
+        time.sleep(pause)
+    assert lat, "no request was made while the client stalled"
+    assert max(lat) < 1.0, "normal requests delayed by the stalled client: %s" % lat
+    return lat
+
+
 def wait_closed(sock, timeout):
     """Read (and discard) until EOF/reset; returns (closed, seconds, bytes read).
     Bounded by timeout."""
@@ -112,103 +129,6 @@ def first_status(data):
 # 1. slowloris / header timeout / idle timeout
 # --------------------------------------------------------------------------
 
-class SlowLoris:
-    """n connections, each sending one header byte every `interval` seconds
-    from one selectors-based thread; records when each one sees EOF (relative
-    to its first byte). Bounded by `duration`."""
-
-    HEAD = b"GET /hello HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: " + b"a" * 400
-
-    def __init__(self, srv, n, interval=0.2, duration=12.0):
-        self.srv, self.n, self.interval, self.duration = srv, n, interval, duration
-        self.socks = []
-        self.first = {}     # fd -> monotonic time of first byte
-        self.closed = {}    # fd -> seconds from first byte to EOF/reset
-        self.data = {}      # fd -> bytes the server sent (e.g. a 408)
-        self.sent = {}      # fd -> bytes sent
-        self._stop = threading.Event()
-        self.thread = None
-
-    def open(self):
-        for _ in range(self.n):
-            s = self.srv.connect(timeout=5)
-            s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            s.setblocking(False)
-            self.socks.append(s)
-        return self
-
-    def start(self):
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-        return self
-
-    def _close_one(self, sel, s, now):
-        fd = s.fileno()
-        self.closed[fd] = now - self.first.get(fd, now)
-        try:
-            sel.unregister(s)
-        except (KeyError, ValueError):
-            pass
-
-    def _run(self):
-        sel = selectors.DefaultSelector()
-        try:
-            for s in self.socks:
-                sel.register(s, selectors.EVENT_READ)
-            t0 = time.monotonic()
-            next_tick = t0
-            ticks = 0
-            while not self._stop.is_set():
-                now = time.monotonic()
-                if now - t0 > self.duration or len(self.closed) >= len(self.socks):
-                    break
-                if now >= next_tick and ticks < len(self.HEAD):
-                    for s in self.socks:
-                        fd = s.fileno()
-                        if fd in self.closed:
-                            continue
-                        try:
-                            s.send(self.HEAD[ticks:ticks + 1])
-                            self.first.setdefault(fd, now)
-                            self.sent[fd] = self.sent.get(fd, 0) + 1
-                        except BlockingIOError:
-                            pass
-                        except OSError:
-                            self._close_one(sel, s, now)
-                    ticks += 1
-                    next_tick += self.interval
-                wait = max(0.0, min(0.05, next_tick - time.monotonic()))
-                for key, _ in sel.select(wait):
-                    s = key.fileobj
-                    now = time.monotonic()
-                    try:
-                        d = s.recv(65536)
-                    except BlockingIOError:
-                        continue
-                    except OSError:
-                        self._close_one(sel, s, now)
-                        continue
-                    if not d:
-                        self._close_one(sel, s, now)
-                    else:
-                        self.data[s.fileno()] = self.data.get(s.fileno(), b"") + d
-        finally:
-            sel.close()
-
-    def join(self, timeout):
-        self.thread.join(timeout)
-
-    def stop(self):
-        self._stop.set()
-        if self.thread:
-            self.thread.join(5)
-        for s in self.socks:
-            try:
-                s.close()
-            except OSError:
-                pass
-
-
 # about 4 s (1,000 connections, --timeout 3)
 @pytest.mark.skipif(WORKER_CLASS not in ASYNC_CLASSES,
                     reason="slowloris with 1,000 connections needs an async class "
@@ -226,17 +146,7 @@ def test_slowloris_does_not_delay_requests_and_is_closed_at_header_timeout(make_
     try:
         loris.start()
         # normal requests during the trickle, before the header timeout fires
-        lat = []
-        t_end = time.monotonic() + timeout - 0.5
-        for _ in range(40):
-            if time.monotonic() >= t_end:
-                break
-            status, dt = timed_get(srv, "/hello", timeout=5)
-            assert status == 200
-            lat.append(dt)
-            time.sleep(0.1)
-        assert lat, "no request was made during the slowloris"
-        assert max(lat) < 1.0, "normal requests delayed by the slowloris: %s" % lat
+        lat = served_meanwhile(srv, time.monotonic() + timeout - 0.5, pause=0.1, tries=40)
         loris.join(timeout + 9)
         assert pid_alive(wpid) and srv.worker_pids() == [wpid], "worker replaced"
         closed = sorted(loris.closed.values())
@@ -518,17 +428,8 @@ def test_body_read_timeout(make_server):
         s.sendall(b"POST /echo HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n\r\n"
                   + b"0123456789")
         t0 = time.monotonic()
-        lat = []
-        if WORKER_CLASS in ASYNC_CLASSES:
-            # others are served while the body stalls
-            for _ in range(10):
-                if time.monotonic() - t0 > timeout - 1:
-                    break
-                status, dt = timed_get(srv, timeout=5)
-                assert status == 200
-                lat.append(dt)
-                time.sleep(0.2)
-            assert lat and max(lat) < 1.0, lat
+        # others are served while the body stalls
+        lat = served_meanwhile(srv, t0 + timeout - 1) if WORKER_CLASS in ASYNC_CLASSES else []
         c = Conn(s, timeout + 3)
         answer = b""
         try:
@@ -570,16 +471,7 @@ def test_write_timeout_non_reading_client(make_server):
         t0 = time.monotonic()
         # wait until the worker has accepted it
         wait_until(lambda: fd_count(wpid) > fd0, 5, what="connection accepted")
-        lat = []
-        if WORKER_CLASS in ASYNC_CLASSES:
-            for _ in range(10):
-                if time.monotonic() - t0 > timeout - 1:
-                    break
-                status, dt = timed_get(srv, timeout=5)
-                assert status == 200
-                lat.append(dt)
-                time.sleep(0.2)
-            assert lat and max(lat) < 1.0, lat
+        lat = served_meanwhile(srv, t0 + timeout - 1) if WORKER_CLASS in ASYNC_CLASSES else []
         # the worker gives the connection up: its fd goes away
         gave_up = None
         for _ in range(int((timeout + 5) / 0.1) + 1):

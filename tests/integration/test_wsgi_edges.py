@@ -1,6 +1,5 @@
 """WSGI rule-breaking the server must handle without corrupting the
 connection (found by review; each failed before its fix)."""
-import pytest
 
 from conftest import WORKER_CLASS, Conn, build_request
 

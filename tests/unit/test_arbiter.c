@@ -292,6 +292,15 @@ static int log_count(const char *needle)
     return n;
 }
 
+/* The log has the line formatted from the arguments (a macro, so Check
+ * reports the caller's line). */
+#define ASSERT_LOGGED(...)                                                                         \
+    do {                                                                                           \
+        char line_[256];                                                                           \
+        snprintf(line_, sizeof(line_), __VA_ARGS__);                                               \
+        ck_assert_msg(log_has(line_), "no '%s' in the log", line_);                                \
+    } while (0)
+
 /* Terminate and expect a clean exit 0. */
 #define STOP_MASTER_OK()                                                                           \
     do {                                                                                           \
@@ -305,7 +314,6 @@ static int log_count(const char *needle)
 
 START_TEST(spawns_n_workers_and_logs_startup)
 {
-    char line[128];
     config_defaults(3);
     start_master();
     ck_assert(wait_for(&sh->alive, 3, 3000));
@@ -313,13 +321,11 @@ START_TEST(spawns_n_workers_and_logs_startup)
     ck_assert_int_eq(nspawned(), 3);
     ck_assert_int_eq(sh->bad_ctx, 0);
     ck_assert(log_has("[INFO] Starting cunicorn 0.1.0"));
-    snprintf(line, sizeof(line), "Listening at:  (%d)", (int)master);
-    ck_assert_msg(log_has(line), "no '%s'", line);
+    ASSERT_LOGGED("Listening at:  (%d)", (int)master);
     ck_assert(log_has("[INFO] Using worker: fake"));
     for (int i = 0; i < 3; i++) {
-        snprintf(line, sizeof(line), "[%d] [INFO] Booting worker with pid: %d", (int)sh->pids[i],
-                 (int)sh->pids[i]);
-        ck_assert_msg(log_has(line), "no '%s'", line);
+        ASSERT_LOGGED("[%d] [INFO] Booting worker with pid: %d", (int)sh->pids[i],
+                      (int)sh->pids[i]);
         ck_assert_int_eq(sh->index[i], i + 1);
     }
     pid_t pids[3] = {sh->pids[0], sh->pids[1], sh->pids[2]};
@@ -337,7 +343,6 @@ END_TEST
 
 START_TEST(respawns_after_sigkill)
 {
-    char line[128];
     start_master();
     ck_assert(wait_for(&sh->alive, 2, 3000));
     pid_t victim = sh->pids[0];
@@ -347,22 +352,18 @@ START_TEST(respawns_after_sigkill)
     sleep_ms(200);
     ck_assert_int_eq(nspawned(), 3);
     ck_assert_int_eq(sh->index[2], 3);
-    snprintf(line, sizeof(line), "[WARNING] Worker with pid %d was terminated due to signal 9",
-             (int)victim);
-    ck_assert_msg(log_has(line), "no '%s'", line);
+    ASSERT_LOGGED("[WARNING] Worker with pid %d was terminated due to signal 9", (int)victim);
     STOP_MASTER_OK();
 }
 END_TEST
 
 START_TEST(respawns_after_worker_exits)
 {
-    char line[128];
     fake.mode = M_DIE_FIRST;
     start_master();
     ck_assert(wait_for(&sh->alive, 2, 3000));
     ck_assert_int_eq(nspawned(), 3);
-    snprintf(line, sizeof(line), "[ERROR] Worker (pid:%d) exited with code 1", (int)sh->pids[0]);
-    ck_assert_msg(log_has(line), "no '%s'", line);
+    ASSERT_LOGGED("[ERROR] Worker (pid:%d) exited with code 1", (int)sh->pids[0]);
     STOP_MASTER_OK();
 }
 END_TEST
@@ -438,7 +439,6 @@ START_TEST(int_and_quit_are_quick)
     static const int sigs[] = {SIGINT, SIGQUIT};
     static const char *const names[] = {"int", "quit"};
     int i = _i;
-    char line[64];
     start_master();
     ck_assert(wait_for(&sh->alive, 2, 3000));
     ck_assert_int_eq(kill(master, sigs[i]), 0);
@@ -446,8 +446,7 @@ START_TEST(int_and_quit_are_quick)
     ck_assert_msg(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "status %d", st);
     ck_assert_int_eq(sh->quick, 2);
     ck_assert_int_eq(sh->terms, 0);
-    snprintf(line, sizeof(line), "[INFO] Handling signal: %s", names[i]);
-    ck_assert(log_has(line));
+    ASSERT_LOGGED("[INFO] Handling signal: %s", names[i]);
     ck_assert(log_has("[INFO] Shutting down: Master"));
 }
 END_TEST
@@ -491,7 +490,6 @@ END_TEST
 
 START_TEST(heartbeat_timeout_aborts_and_respawns)
 {
-    char line[128];
     config_defaults(1);
     fake.mode = M_HANG_FIRST;
     cfg.timeout = 1;
@@ -500,10 +498,8 @@ START_TEST(heartbeat_timeout_aborts_and_respawns)
     pid_t hung = sh->pids[0];
     ck_assert_msg(wait_for(&sh->nspawned, 2, 5000), "hung worker not replaced");
     ck_assert(wait_gone(hung, 1000));
-    snprintf(line, sizeof(line), "[CRITICAL] WORKER TIMEOUT (pid:%d)", (int)hung);
-    ck_assert_msg(log_has(line), "no '%s'", line);
-    snprintf(line, sizeof(line), "Worker with pid %d was terminated due to signal 6", (int)hung);
-    ck_assert_msg(log_has(line), "no '%s'", line);
+    ASSERT_LOGGED("[CRITICAL] WORKER TIMEOUT (pid:%d)", (int)hung);
+    ASSERT_LOGGED("Worker with pid %d was terminated due to signal 6", (int)hung);
     /* The replacement beats, so it outlives several checks. */
     sleep_ms(2200);
     ck_assert_int_eq(nspawned(), 2);
@@ -514,7 +510,6 @@ END_TEST
 
 START_TEST(heartbeat_timeout_sigkill_when_abort_ignored)
 {
-    char line[128];
     config_defaults(1);
     fake.mode = M_HANG_NOABRT;
     cfg.timeout = 1;
@@ -522,8 +517,7 @@ START_TEST(heartbeat_timeout_sigkill_when_abort_ignored)
     ck_assert(wait_for(&sh->nspawned, 1, 3000));
     pid_t hung = sh->pids[0];
     ck_assert_msg(wait_gone(hung, 6000), "hung worker survived");
-    snprintf(line, sizeof(line), "Worker with pid %d was terminated due to signal 9", (int)hung);
-    ck_assert_msg(log_has(line), "no '%s'", line);
+    ASSERT_LOGGED("Worker with pid %d was terminated due to signal 9", (int)hung);
     ck_assert_int_eq(log_count("WORKER TIMEOUT"), 1);
     ck_assert(wait_for(&sh->nspawned, 2, 2000));
     STOP_MASTER_OK();
@@ -728,7 +722,6 @@ START_TEST(unix_listener_closed_and_unlinked_at_exit)
 {
     cn_listener_t l;
     struct sockaddr_un sun;
-    char line[256];
     memset(&l, 0, sizeof(l));
     memset(&sun, 0, sizeof(sun));
     sun.sun_family = AF_UNIX;
@@ -745,8 +738,7 @@ START_TEST(unix_listener_closed_and_unlinked_at_exit)
     cfg.nlisteners = 1;
     start_master();
     ck_assert(wait_for(&sh->alive, 2, 3000));
-    snprintf(line, sizeof(line), "[INFO] Listening at: unix:%s (%d)", sun.sun_path, (int)master);
-    ck_assert_msg(log_has(line), "no '%s'", line);
+    ASSERT_LOGGED("[INFO] Listening at: unix:%s (%d)", sun.sun_path, (int)master);
     ck_assert_int_eq(access(sun.sun_path, F_OK), 0);
     STOP_MASTER_OK();
     ck_assert_int_eq(access(sun.sun_path, F_OK), -1);

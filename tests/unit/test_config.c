@@ -105,6 +105,8 @@ START_TEST(defaults)
     ck_assert_int_eq(cfg.timeout, 30);
     ck_assert_int_eq(cfg.graceful_timeout, 30);
     ck_assert_int_eq(cfg.keepalive, 2);
+    ck_assert_int_eq(cfg.max_requests, 0);
+    ck_assert_int_eq(cfg.max_requests_jitter, 0);
     ck_assert_int_eq(cfg.limit_request_line, 4094);
     ck_assert_int_eq(cfg.limit_request_fields, 100);
     ck_assert_int_eq(cfg.limit_request_field_size, 8190);
