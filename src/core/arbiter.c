@@ -18,6 +18,7 @@
 #include "cunicorn/arbiter.h"
 
 #include "cunicorn/buf.h"
+#include "cunicorn/heartbeat.h"
 #include "cunicorn/log.h"
 #include "cunicorn/pidfile.h"
 
@@ -35,9 +36,9 @@
 #define MASTER_NAME "Master"
 #define MIN_SLOTS 1024       /* heartbeat slots (16 bytes each) */
 #define LOOP_TIMEOUT_MS 1000 /* Gunicorn's select() timeout */
-#define QUICK_DEATH_MS 1000  /* a worker dying sooner counts toward a fork storm */
-#define MAX_RESPAWN_DELAY_MS 1000
-#define KILL_REAP_MS 1000 /* bound on reaping after the final SIGKILL */
+#define QUICK_DEATH 1.0       /* s: a worker crashing sooner counts toward a fork storm */
+#define MAX_RESPAWN_DELAY 1.0 /* s */
+#define KILL_REAP 1.0         /* s: bound on reaping after the final SIGKILL */
 #define MAX_SIGS_PER_WAKEUP 64
 #define NMASTER_SIGNALS 11
 
@@ -48,7 +49,7 @@ typedef struct worker {
     int age;      /* 1-based spawn order (cn_worker_ctx_t.index) */
     size_t slot;  /* index into the heartbeat table */
     bool aborted; /* SIGABRT already sent for a missed heartbeat */
-    int64_t born_ms;
+    double born; /* cn_now() at fork */
 } worker_t;
 
 typedef struct arbiter {
@@ -63,7 +64,7 @@ typedef struct arbiter {
     int worker_age;
     int last_logged_count;
     int quick_deaths;
-    int64_t spawn_not_before_ms;
+    double spawn_not_before; /* cn_now(): no respawn before (crash back-off) */
     uint32_t rng;
     cn_pidfile_t pidfile;
     enum stop_mode stop;
@@ -103,6 +104,7 @@ static void stop_workers(arbiter_t *a, bool graceful);
 static void close_listeners(arbiter_t *a);
 static void set_proc_title(arbiter_t *a, const char *role);
 static void sleep_ms(int64_t ms);
+static int ms_until(double t);
 
 static const int master_signals[NMASTER_SIGNALS] = {SIGHUP,   SIGQUIT, SIGINT,  SIGTERM,
                                                     SIGTTIN,  SIGTTOU, SIGUSR1, SIGUSR2,
@@ -138,7 +140,7 @@ static int arbiter_start(arbiter_t *a)
 
     cn_log_info("Starting cunicorn %s", CN_VERSION);
     a->pid = getpid();
-    a->rng = (uint32_t)a->pid * 2654435761u + (uint32_t)cn_heartbeat_now_ms();
+    a->rng = (uint32_t)a->pid * 2654435761u + (uint32_t)(cn_now() * 1000);
     a->num_workers = cfg->workers < 0 ? 0 : cfg->workers;
     if (cfg->worker_main == NULL) {
         cn_log_error("no worker_main callback");
@@ -318,10 +320,9 @@ static size_t wait_signals(arbiter_t *a, int timeout_ms, int *sigs, size_t max)
 /* 1 s, or sooner when a delayed respawn becomes due. */
 static int loop_timeout(arbiter_t *a)
 {
-    int64_t now = cn_heartbeat_now_ms();
-    if (a->nworkers < (size_t)a->num_workers && a->spawn_not_before_ms > now) {
-        int64_t d = a->spawn_not_before_ms - now;
-        return d < LOOP_TIMEOUT_MS ? (int)d : LOOP_TIMEOUT_MS;
+    if (a->nworkers < (size_t)a->num_workers && a->spawn_not_before > cn_now()) {
+        int d = ms_until(a->spawn_not_before);
+        return d < LOOP_TIMEOUT_MS ? d : LOOP_TIMEOUT_MS;
     }
     return LOOP_TIMEOUT_MS;
 }
@@ -424,14 +425,17 @@ static void on_worker_exit(arbiter_t *a, pid_t pid, int status)
     ssize_t i = worker_find(a, pid);
     if (i < 0)
         return;
-    int64_t now = cn_heartbeat_now_ms();
-    if (!a->stopping && now - a->workers[i].born_ms < QUICK_DEATH_MS) {
+    /* Only a crash (a signal, or a non-zero code) soon after the fork counts
+     * toward a fork storm; a worker that exits 0 on its own (max_requests)
+     * is replaced at once, however short its life. */
+    bool crashed = !WIFEXITED(status) || code != 0;
+    double now = cn_now();
+    if (!a->stopping && crashed && now - a->workers[i].born < QUICK_DEATH) {
         /* Fork-storm guard: back off 100 ms, 200 ms, ... up to 1 s. */
         int shift = a->quick_deaths < 4 ? a->quick_deaths : 4;
-        int64_t delay = (int64_t)100 << shift;
+        double delay = 0.1 * (1 << shift);
         a->quick_deaths++;
-        a->spawn_not_before_ms =
-            now + (delay < MAX_RESPAWN_DELAY_MS ? delay : MAX_RESPAWN_DELAY_MS);
+        a->spawn_not_before = now + (delay < MAX_RESPAWN_DELAY ? delay : MAX_RESPAWN_DELAY);
     } else if (!a->stopping) {
         a->quick_deaths = 0;
     }
@@ -456,11 +460,10 @@ static void murder_workers(arbiter_t *a)
 {
     if (a->cfg->timeout <= 0)
         return;
-    int64_t now = cn_heartbeat_now_ms();
-    int64_t limit = (int64_t)a->cfg->timeout * 1000;
+    double now = cn_now();
     for (size_t i = 0; i < a->nworkers; i++) {
         worker_t *w = &a->workers[i];
-        if (cn_heartbeat_age_ms(&a->hb[w->slot], now) <= limit)
+        if (cn_heartbeat_age(&a->hb[w->slot], now) <= a->cfg->timeout)
             continue;
         if (!w->aborted) {
             cn_log_critical("WORKER TIMEOUT (pid:%d)", (int)w->pid);
@@ -477,7 +480,7 @@ static void murder_workers(arbiter_t *a)
 static void manage_workers(arbiter_t *a)
 {
     if (a->nworkers < (size_t)a->num_workers && !a->stopping &&
-        cn_heartbeat_now_ms() >= a->spawn_not_before_ms)
+        cn_now() >= a->spawn_not_before)
         spawn_workers(a);
     size_t excess = a->nworkers > (size_t)a->num_workers ? a->nworkers - (size_t)a->num_workers : 0;
     for (size_t i = 0; i < excess; i++)
@@ -490,16 +493,19 @@ static void manage_workers(arbiter_t *a)
 }
 
 /* Gunicorn sleeps 0-100 ms between forks; reaping in between lets a worker
- * that fails to boot stop the master before the rest are forked. */
+ * that fails to boot stop the master before the rest are forked. At most
+ * the missing count per call: workers that exit as fast as they are forked
+ * must not keep the master from its signals. */
 static void spawn_workers(arbiter_t *a)
 {
-    while (a->nworkers < (size_t)a->num_workers && a->stop == STOP_NONE) {
+    size_t missing = (size_t)a->num_workers - a->nworkers;
+    for (size_t n = 0; n < missing && a->stop == STOP_NONE; n++) {
         if (spawn_worker(a) != 0)
             return;
         a->rng = a->rng * 1103515245u + 12345u;
         sleep_ms((a->rng >> 16) % 100);
         reap_workers(a);
-        if (a->spawn_not_before_ms > cn_heartbeat_now_ms())
+        if (a->spawn_not_before > cn_now())
             return;
     }
 }
@@ -513,7 +519,7 @@ static int spawn_worker(arbiter_t *a)
         return -ENOSPC;
     }
     int age = ++a->worker_age;
-    int64_t now = cn_heartbeat_now_ms();
+    double now = cn_now();
     cn_heartbeat_reset(&a->hb[slot], now);
     /* Block signals across fork so the child cannot run the master's handler
      * (which would write into the master's pipe) before it resets them. */
@@ -526,7 +532,7 @@ static int spawn_worker(arbiter_t *a)
     sigprocmask(SIG_SETMASK, &old, NULL);
     if (pid < 0) {
         cn_log_error("fork failed: %s", strerror(saved));
-        a->spawn_not_before_ms = now + MAX_RESPAWN_DELAY_MS;
+        a->spawn_not_before = now + MAX_RESPAWN_DELAY;
         return -saved;
     }
     worker_t *w = &a->workers[a->nworkers++];
@@ -534,7 +540,7 @@ static int spawn_worker(arbiter_t *a)
     w->age = age;
     w->slot = slot;
     w->aborted = false;
-    w->born_ms = now;
+    w->born = now;
     return 0;
 }
 
@@ -551,8 +557,6 @@ static void worker_child(arbiter_t *a, size_t slot, int age)
         .heartbeat = &a->hb[slot],
         .listeners = cfg->listeners,
         .nlisteners = cfg->nlisteners,
-        .graceful_timeout = cfg->graceful_timeout,
-        .timeout = cfg->timeout,
     };
     int rc = cfg->worker_main(cfg->worker_ud, &ctx);
     cn_log_info("Worker exiting (pid: %d)", (int)getpid());
@@ -621,19 +625,19 @@ static void stop_workers(arbiter_t *a, bool graceful)
     a->stopping = true;
     close_listeners(a);
     kill_all(a, graceful ? SIGTERM : SIGQUIT);
-    int64_t limit = cn_heartbeat_now_ms() + (int64_t)a->cfg->graceful_timeout * 1000;
+    double limit = cn_now() + a->cfg->graceful_timeout;
     for (;;) {
         reap_workers(a);
-        int64_t left = limit - cn_heartbeat_now_ms();
+        int left = ms_until(limit);
         if (a->nworkers == 0 || left <= 0)
             break;
-        wait_signals(a, left < 100 ? (int)left : 100, NULL, 0);
+        wait_signals(a, left < 100 ? left : 100, NULL, 0);
     }
     if (a->nworkers == 0)
         return;
     kill_all(a, SIGKILL);
-    limit = cn_heartbeat_now_ms() + KILL_REAP_MS;
-    while (a->nworkers > 0 && cn_heartbeat_now_ms() < limit) {
+    limit = cn_now() + KILL_REAP;
+    while (a->nworkers > 0 && cn_now() < limit) {
         wait_signals(a, 50, NULL, 0);
         reap_workers(a);
     }
@@ -662,4 +666,11 @@ static void sleep_ms(int64_t ms)
 {
     struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
     nanosleep(&ts, NULL); /* a signal cutting it short only shortens the pause */
+}
+
+/* Milliseconds from now until cn_now() reaches t (0 if past), rounded up. */
+static int ms_until(double t)
+{
+    double left = (t - cn_now()) * 1000;
+    return left <= 0 ? 0 : left > 1e9 ? 1000000000 : (int)left + 1;
 }

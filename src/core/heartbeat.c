@@ -1,16 +1,10 @@
-/* heartbeat.c - worker liveness slots.
- *
- * Owns: the shared table of cn_heartbeat_t slots (one MAP_SHARED|MAP_ANONYMOUS
- * mapping created by the master before it forks), the monotonic clock the
- * slots hold, and the age computation the master uses to find hung workers.
- * Must not: log, signal or kill anything (arbiter.c decides what a stale slot
- * means), or allocate after fork: a worker only stores into its own slot. */
+/* heartbeat.c - worker liveness slots (see heartbeat.h). The clock is
+ * cn_now(), the one monotonic clock of the code base, in seconds. */
 #define _GNU_SOURCE
-#include "cunicorn/arbiter.h"
+#include "cunicorn/heartbeat.h"
 
 #include <errno.h>
 #include <sys/mman.h>
-#include <time.h>
 #include <unistd.h>
 
 static size_t table_bytes(size_t nslots);
@@ -23,17 +17,12 @@ static size_t table_bytes(size_t nslots)
     return (bytes + psz - 1) / psz * psz;
 }
 
-int64_t cn_heartbeat_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 void cn_heartbeat_beat(cn_heartbeat_t *hb)
 {
-    if (hb != NULL)
-        __atomic_store_n(&hb->last_beat_ms, cn_heartbeat_now_ms(), __ATOMIC_RELAXED);
+    if (hb == NULL)
+        return;
+    double now = cn_now();
+    __atomic_store(&hb->last_beat, &now, __ATOMIC_RELAXED);
 }
 
 cn_heartbeat_t *cn_heartbeat_table_new(size_t nslots)
@@ -53,13 +42,14 @@ void cn_heartbeat_table_free(cn_heartbeat_t *table, size_t nslots)
         munmap(table, table_bytes(nslots));
 }
 
-void cn_heartbeat_reset(cn_heartbeat_t *hb, int64_t now_ms)
+void cn_heartbeat_reset(cn_heartbeat_t *hb, double now)
 {
-    __atomic_store_n(&hb->booted, 0, __ATOMIC_RELAXED);
-    __atomic_store_n(&hb->last_beat_ms, now_ms, __ATOMIC_RELAXED);
+    __atomic_store(&hb->last_beat, &now, __ATOMIC_RELAXED);
 }
 
-int64_t cn_heartbeat_age_ms(const cn_heartbeat_t *hb, int64_t now_ms)
+double cn_heartbeat_age(const cn_heartbeat_t *hb, double now)
 {
-    return now_ms - __atomic_load_n(&hb->last_beat_ms, __ATOMIC_RELAXED);
+    double last;
+    __atomic_load(&hb->last_beat, &last, __ATOMIC_RELAXED);
+    return now - last;
 }

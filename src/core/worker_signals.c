@@ -1,13 +1,14 @@
 /* worker_signals.c - signal dispositions inside a worker process.
  *
  * Owns: the process-wide pointer to the worker's cn_worker_flags_t and the
- * handlers that set it (TERM -> stop, INT/QUIT -> quick_stop, USR1 -> reopen).
+ * handlers that set it (TERM -> stop, INT/QUIT -> quick_stop and the class's
+ * interrupt hook, USR1 -> reopen).
  * Handlers are installed without SA_RESTART so a blocking poll()/accept()
  * returns EINTR and the worker loop looks at the flags promptly.
  * Must not: do anything in a handler but store a flag (no logging, no
  * allocation), or touch the master's self-pipe (closed before this runs). */
 #define _GNU_SOURCE
-#include "cunicorn/arbiter.h"
+#include "cunicorn/worker_proc.h"
 
 #include <signal.h>
 #include <stddef.h>
@@ -31,6 +32,8 @@ static void worker_on_signal(int sig)
     case SIGINT:
     case SIGQUIT:
         f->quick_stop = 1;
+        if (f->interrupt != NULL)
+            f->interrupt();
         break;
     case SIGUSR1:
         f->reopen = 1;

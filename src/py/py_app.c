@@ -2,7 +2,7 @@
 #include "py/py_app.h"
 #include "py/py_boot.h"
 
-#include "cunicorn/arbiter.h"
+#include "cunicorn/worker_proc.h"
 
 /* Whether exc (a normalised exception) is the boot module's AppImportError:
  * a problem with the app's name, not a bug in its code. */

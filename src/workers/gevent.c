@@ -71,11 +71,12 @@ typedef struct gconn {
     PyObject *watchers[2];       /* strong, made on first use: read, write io watchers */
     gwait_t wait;
     bool idle;                   /* waiting for the first byte of a request */
+    bool ticket;                 /* may bring a request (max_requests) */
 } gconn_t;
 
 typedef struct gevent_worker {
     cn_worker_t *w;              /* borrowed */
-    PyObject *loop, *hub_switch, *joinall; /* strong */
+    PyObject *loop, *hub_switch, *joinall, *sleep; /* strong */
     PyObject *str_start, *str_stop, *str_close; /* strong: interned method names */
     PyObject *pool;              /* strong: gevent.pool.Pool */
     PyObject *acceptors;         /* strong: list of the acceptor greenlets */
@@ -92,7 +93,7 @@ static void stop_accepting(struct gevent_worker *gw, bool quick);
 
 const cn_worker_class_t cn_worker_gevent = {
     .name = "gevent",
-    .multithread = false,
+    .multithread = true, /* PEP 3333: greenlets run the app concurrently */
     .release_gil_for_io = false,
     .prepare = gevent_prepare,
     .run = gevent_run,
@@ -219,14 +220,12 @@ static void wake_expired(gevent_worker_t *gw)
     }
 }
 
-/* Read the next request head: `keepalive` seconds for its first byte (as
- * gthread; `timeout` when keep-alive is off), then `timeout` seconds for the
- * whole head. */
+/* Read the next request head: timeouts.idle for its first byte (as
+ * gthread), then timeouts.io for the whole head. */
 static int read_head(gconn_t *g)
 {
-    const cn_config_t *cfg = g->gw->w->cfg;
-    double idle = cfg->keepalive > 0 ? cfg->keepalive : cfg->timeout;
-    double idle_deadline = cn_now() + idle, head_deadline = 0;
+    const cn_timeouts_t *t = &g->gw->w->timeouts;
+    double idle_deadline = cn_now() + t->idle, head_deadline = 0;
     /* Right after a response the client's next request is seldom there
      * yet: wait first instead of spending a recv() on EAGAIN. */
     bool wait_first = g->c.requests > 0 && g->c.rbuf.len == 0;
@@ -239,7 +238,7 @@ static int read_head(gconn_t *g)
             return rc;
         }
         if (!g->idle && head_deadline == 0)
-            head_deadline = cn_now() + cfg->timeout;
+            head_deadline = cn_now() + t->io;
         rc = gevent_wait(g, g->c.fd, POLLIN, g->idle ? idle_deadline : head_deadline);
         if (rc == -ETIMEDOUT && g->idle && g->gw->stopping) {
             /* closed at a stop: a request already sent is still served */
@@ -262,12 +261,11 @@ static void serve_connection(gconn_t *g)
             PyErr_Clear(); /* an exception thrown into a wait, with no app to take it */
             return;
         }
-        bool may_keep = gw->w->cfg->keepalive > 0 && !gw->stopping;
+        bool may_keep = cn_worker_request_begin(gw->w, &g->ticket,
+                                                gw->w->timeouts.keepalive && !gw->stopping);
+        if (gw->w->flags.stop)
+            stop_accepting(gw, false); /* the last request of max_requests has begun */
         bool keep = cn_wsgi_serve(gw->w->wsgi, &g->c, may_keep);
-        if (cn_worker_request_done(gw->w)) {
-            stop_accepting(gw, false); /* the ticker closes the idle connections */
-            return;
-        }
         if (!keep || gw->stopping)
             return;
         cn_conn_next_request(&g->c);
@@ -297,23 +295,26 @@ static PyObject *py_serve(PyObject *self, PyObject *conn_capsule)
     conn_unlink(g);
     release_waits(g);
     cn_conn_close(&g->c);
+    cn_worker_ticket_return(g->gw->w, &g->ticket);
     free(g);
     Py_RETURN_NONE;
 }
 
 static PyMethodDef serve_def = {"_serve", py_serve, METH_O, NULL};
 
-/* Hand an accepted fd to a new greenlet in the pool, which has a free slot
- * (py_accept waits for one before it accepts). */
+/* Hand an accepted fd and its ticket to a new greenlet in the pool, which
+ * has a free slot (py_accept waits for one before it accepts). */
 static int spawn_connection(gevent_worker_t *gw, PyObject *serve, const cn_listener_t *l, int fd,
-                            const struct sockaddr_storage *peer, socklen_t len)
+                            const struct sockaddr_storage *peer, socklen_t len, bool *ticket)
 {
     gconn_t *g = cn_xcalloc(1, sizeof(*g));
+    g->ticket = *ticket;
+    *ticket = false;
     cn_conn_init(&g->c, fd, (const struct sockaddr *)peer, len, l, &gw->w->limits);
     cn_conn_set_options(&g->c, &gw->w->conn_opts);
     g->c.wait = gevent_wait;
     g->c.wait_ctx = g;
-    g->c.io_timeout = gw->w->cfg->timeout > 0 ? gw->w->cfg->timeout : 30;
+    g->c.io_timeout = gw->w->timeouts.io;
     g->gw = gw;
     g->next = gw->conns;
     if (gw->conns)
@@ -325,6 +326,7 @@ static int spawn_connection(gevent_worker_t *gw, PyObject *serve, const cn_liste
     if (r == NULL) {
         conn_unlink(g);
         cn_conn_close(&g->c);
+        cn_worker_ticket_return(gw->w, &g->ticket);
         free(g);
         return -1;
     }
@@ -348,20 +350,37 @@ static int wait_for_slot(gevent_worker_t *gw)
     return r ? 0 : -1;
 }
 
+/* Wait until a connection may bring a request (max_requests: idle
+ * keep-alive connections may hold every ticket left until they close). 0,
+ * or -1 with an exception set (killed). */
+static int wait_for_ticket(gevent_worker_t *gw, bool *ticket)
+{
+    while (!cn_worker_ticket_take(gw->w, ticket)) {
+        PyObject *r = PyObject_CallFunction(gw->sleep, "d", TICK_SECONDS);
+        Py_XDECREF(r);
+        if (r == NULL)
+            return -1;
+    }
+    return 0;
+}
+
 /* Accept what the listener has ready, up to ACCEPTS_PER_WAKEUP. 0, or -1
- * with an exception set (killed while waiting for a slot). */
+ * with an exception set (killed while waiting for a slot or a ticket). */
 static int accept_batch(gevent_worker_t *gw, PyObject *serve, const cn_listener_t *l)
 {
     for (int n = 0; n < ACCEPTS_PER_WAKEUP && !gw->stopping; n++) {
-        if (wait_for_slot(gw) < 0)
+        bool ticket = false;
+        if (wait_for_slot(gw) < 0 || wait_for_ticket(gw, &ticket) < 0)
             return -1;
         /* no switch from here to spawn: the slot stays free */
         struct sockaddr_storage peer;
         socklen_t len = sizeof(peer);
         int fd = cn_worker_accept(l, &peer, &len);
-        if (fd < 0)
+        if (fd < 0) {
+            cn_worker_ticket_return(gw->w, &ticket);
             return 0;
-        if (spawn_connection(gw, serve, l, fd, &peer, len) < 0) {
+        }
+        if (spawn_connection(gw, serve, l, fd, &peer, len, &ticket) < 0) {
             cn_py_log_exception(CN_LOG_ERROR, "cannot start a greenlet for a connection");
             return 0;
         }
@@ -496,6 +515,7 @@ static int import_api(gevent_worker_t *gw)
         (gw->loop = PyObject_GetAttrString(hub, "loop")) == NULL ||
         (gw->hub_switch = raw_hub_switch(greenlet, hub)) == NULL ||
         (gw->joinall = PyObject_GetAttrString(gevent, "joinall")) == NULL ||
+        (gw->sleep = PyObject_GetAttrString(gevent, "sleep")) == NULL ||
         (cls = greenlet_class(gevent)) == NULL ||
         (gw->pool = PyObject_CallMethod(gpool, "Pool", "iO", gw->w->cfg->worker_connections,
                                         cls)) == NULL ||
@@ -580,7 +600,7 @@ static int serve_until_stopped(gevent_worker_t *gw)
         goto done;
     Py_CLEAR(r);
     if (!gw->quick)
-        r = PyObject_CallMethod(gw->pool, "join", "d", (double)gw->w->cfg->graceful_timeout);
+        r = PyObject_CallMethod(gw->pool, "join", "d", gw->w->timeouts.graceful);
     rc = gw->quick || r != NULL ? 0 : -1;
 done:
     Py_XDECREF(gevent);
@@ -609,7 +629,7 @@ static int gevent_run(cn_worker_t *w)
     }
     for (Py_ssize_t i = 0; gw.hub_watchers && i < PyList_GET_SIZE(gw.hub_watchers); i++)
         call_quietly(PyList_GET_ITEM(gw.hub_watchers, i), gw.str_close);
-    PyObject **refs[] = {&gw.loop,      &gw.hub_switch, &gw.joinall,
+    PyObject **refs[] = {&gw.loop,      &gw.hub_switch, &gw.joinall,     &gw.sleep,
                          &gw.pool,      &gw.acceptors,  &gw.hub_watchers, &gw.str_start,
                          &gw.str_stop,  &gw.str_close,  &gw.self};
     for (size_t i = 0; i < CN_ARRAY_LEN(refs); i++)

@@ -15,10 +15,15 @@
  *    |                                            v
  *    +---- keep-alive (loop owns it again) <--- done
  *
- * Timers: an idle connection (no byte of the next request yet) is closed
- * after `keepalive` seconds; once a request has started, its head and
- * buffered body must arrive within `timeout` seconds (not reset per byte, so
+ * Timers (cn_timeouts_t): an idle connection (no byte of the next request
+ * yet) is closed after timeouts.idle; once a request has started, its head
+ * and buffered body must arrive within timeouts.io (not reset per byte, so
  * a slowloris client cannot extend it).
+ *
+ * max_requests: the loop takes a ticket before each accept and stops
+ * accepting when there is none (cn_worker_ticket_take); a request begins at
+ * dispatch, where the loop also decides whether the connection may stay
+ * open, so the pool threads never touch the worker's counters.
  *
  * The GIL is taken in one place: serve_in_thread(). */
 #include "workers/worker.h"
@@ -49,6 +54,8 @@ typedef struct gconn {
     struct gconn *prev, *next;   /* the worker's list of open connections */
     gstate_t state;
     bool started;                /* a byte of the current request arrived */
+    bool ticket;                 /* may bring a request (max_requests) */
+    bool may_keep;               /* the loop's offer, at dispatch */
     bool keep;                   /* the pool thread's verdict */
 } gconn_t;
 
@@ -103,7 +110,7 @@ static void serve_in_thread(void *ud, void *thread_state, cn_pool_job_t *job)
 {
     gworker_t *gw = ud;
     gconn_t *g = cn_container_of(job, gconn_t, job);
-    bool may_keep = gw->w->cfg->keepalive > 0 && !__atomic_load_n(&gw->stopping, __ATOMIC_RELAXED);
+    bool may_keep = g->may_keep && !__atomic_load_n(&gw->stopping, __ATOMIC_RELAXED);
     PyEval_RestoreThread(thread_state); /* the one place this class takes the GIL */
     g->keep = cn_wsgi_serve(gw->w->wsgi, &g->c, may_keep);
     PyEval_SaveThread();
@@ -121,8 +128,7 @@ static void thread_stop(void *ud, void *thread_state)
 static void serve_done(void *ud, cn_pool_job_t *job)
 {
     gconn_t *g = cn_container_of(job, gconn_t, job);
-    if (cn_worker_request_done(g->gw->w))
-        begin_stop(g->gw);
+    g->c.io_timeout = g->gw->w->timeouts.loop_write;
     if (!g->keep || g->gw->stopping) {
         conn_close(g);
         return;
@@ -142,19 +148,23 @@ static void conn_wait_request(gconn_t *g)
     gworker_t *gw = g->gw;
     if (g->c.rbuf.len == 0)
         cn_buf_free(&g->c.rbuf); /* idle connections keep no buffer */
-    double idle = gw->w->cfg->keepalive > 0 ? gw->w->cfg->keepalive : gw->w->cfg->timeout;
-    ev_timer_set(&g->timer, g->c.requests == 0 && idle < 1 ? 1 : idle, 0);
+    ev_timer_set(&g->timer, gw->w->timeouts.idle, 0);
     ev_timer_start(gw->loop, &g->timer);
     ev_io_start(gw->loop, &g->io);
 }
 
 static void dispatch(gconn_t *g)
 {
-    ev_io_stop(g->gw->loop, &g->io);
-    ev_timer_stop(g->gw->loop, &g->timer);
+    gworker_t *gw = g->gw;
+    ev_io_stop(gw->loop, &g->io);
+    ev_timer_stop(gw->loop, &g->timer);
     g->state = G_APP;
-    g->c.io_timeout = g->gw->w->cfg->timeout > 0 ? g->gw->w->cfg->timeout : 30;
-    cn_pool_submit(g->gw->pool, &g->job);
+    g->c.io_timeout = gw->w->timeouts.io;
+    g->may_keep = cn_worker_request_begin(gw->w, &g->ticket,
+                                          gw->w->timeouts.keepalive && !gw->stopping);
+    if (gw->w->flags.stop)
+        begin_stop(gw); /* the last request of max_requests has begun */
+    cn_pool_submit(gw->pool, &g->job);
 }
 
 /* A small Content-Length body is read by the loop before dispatch. */
@@ -172,7 +182,7 @@ static void mark_started(gconn_t *g)
         return;
     g->started = true;
     ev_timer_stop(g->gw->loop, &g->timer);
-    ev_timer_set(&g->timer, g->gw->w->cfg->timeout > 0 ? g->gw->w->cfg->timeout : 30, 0);
+    ev_timer_set(&g->timer, g->gw->w->timeouts.io, 0);
     ev_timer_start(g->gw->loop, &g->timer);
 }
 
@@ -185,7 +195,7 @@ static void conn_advance(gconn_t *g)
         if (rc == -EAGAIN)
             goto wait;
         if (rc == -EPROTO) {
-            g->c.io_timeout = 1; /* the loop never waits long on one client */
+            g->c.io_timeout = g->gw->w->timeouts.loop_write; /* never long on one client */
             cn_conn_reject(&g->c);
         }
         if (rc < 0) {
@@ -201,7 +211,7 @@ static void conn_advance(gconn_t *g)
         if (n == 0) { /* answered as sync and gevent answer a body cut short */
             g->c.parser.status = 400;
             g->c.parser.reason = "connection closed inside the request body";
-            g->c.io_timeout = 1;
+            g->c.io_timeout = g->gw->w->timeouts.loop_write;
             cn_conn_reject(&g->c);
         }
         if (n <= 0) {
@@ -225,7 +235,7 @@ static void conn_on_timeout(struct ev_loop *loop, ev_timer *t, int revents)
 {
     gconn_t *g = cn_container_of(t, gconn_t, timer);
     if (g->state == G_BODY) {
-        g->c.io_timeout = 1; /* a short wait at most: the loop serves everyone */
+        g->c.io_timeout = g->gw->w->timeouts.loop_write; /* the loop serves everyone */
         cn_conn_send_error(&g->c, 408);
     }
     if (g->started)
@@ -246,20 +256,25 @@ static void conn_close(gconn_t *g)
     if (g->next)
         g->next->prev = g->prev;
     cn_conn_close(&g->c);
+    cn_worker_ticket_return(gw->w, &g->ticket);
     free(g);
     gw->nconns--;
     if (gw->stopping) {
         if (gw->nconns == 0)
             ev_break(gw->loop, EVBREAK_ALL);
-    } else if (!gw->accepting && gw->nconns < (size_t)gw->w->cfg->worker_connections) {
+    } else if (!gw->accepting && gw->nconns < (size_t)gw->w->cfg->worker_connections &&
+               cn_worker_tickets_left(gw->w)) {
         set_accepting(gw, true);
     }
 }
 
+/* Takes the ticket *ticket holds. */
 static void accept_one(gworker_t *gw, const cn_listener_t *l, int fd,
-                       const struct sockaddr_storage *peer, socklen_t len)
+                       const struct sockaddr_storage *peer, socklen_t len, bool *ticket)
 {
     gconn_t *g = cn_xcalloc(1, sizeof(*g));
+    g->ticket = *ticket;
+    *ticket = false;
     cn_conn_init(&g->c, fd, (const struct sockaddr *)peer, len, l, &gw->w->limits);
     cn_conn_set_options(&g->c, &gw->w->conn_opts);
     g->gw = gw;
@@ -279,12 +294,19 @@ static void accept_on_ready(struct ev_loop *loop, ev_io *io, int revents)
     gworker_t *gw = io->data;
     const cn_listener_t *l = &gw->w->ctx->listeners[io - gw->accept_io];
     for (int i = 0; i < ACCEPTS_PER_WAKEUP && gw->accepting; i++) {
+        bool ticket = false;
+        if (!cn_worker_ticket_take(gw->w, &ticket)) {
+            set_accepting(gw, false); /* until a connection gives its ticket back */
+            return;
+        }
         struct sockaddr_storage peer;
         socklen_t len = sizeof(peer);
         int fd = cn_worker_accept(l, &peer, &len);
-        if (fd < 0)
+        if (fd < 0) {
+            cn_worker_ticket_return(gw->w, &ticket);
             return;
-        accept_one(gw, l, fd, &peer, len);
+        }
+        accept_one(gw, l, fd, &peer, len, &ticket);
         if (gw->nconns >= (size_t)gw->w->cfg->worker_connections)
             set_accepting(gw, false); /* others take the load until we drop below */
     }
@@ -321,7 +343,7 @@ static void begin_stop(gworker_t *gw)
     if (gw->stopping)
         return;
     __atomic_store_n(&gw->stopping, 1, __ATOMIC_RELAXED);
-    gw->stop_deadline = ev_now(gw->loop) + gw->w->cfg->graceful_timeout;
+    gw->stop_deadline = ev_now(gw->loop) + gw->w->timeouts.graceful;
     set_accepting(gw, false);
     /* Idle keep-alive connections hold no request: close them at once. */
     for (gconn_t *g = gw->conns, *next; g != NULL; g = next) {
@@ -359,7 +381,7 @@ static void watchers_start(gworker_t *gw)
     }
     ev_signal_init(&gw->sig_usr1, signal_on_usr1, SIGUSR1);
     ev_signal_start(gw->loop, &gw->sig_usr1);
-    ev_timer_init(&gw->beat, beat_on_timer, 0, 1.0);
+    ev_timer_init(&gw->beat, beat_on_timer, 0, gw->w->timeouts.heartbeat);
     gw->beat.data = gw;
     ev_timer_again(gw->loop, &gw->beat);
     gw->accept_io = cn_xcalloc(gw->w->ctx->nlisteners, sizeof(*gw->accept_io));

@@ -5,11 +5,17 @@
  * The loop runs without the GIL: accept, read and parse the head in C, and
  * take the GIL only to run the app (serve_one). Waits on the client beat the
  * heartbeat (cn_worker_wait_poll); an app that hangs does not beat, so the
- * master replaces the worker after `timeout`. */
+ * master replaces the worker after `timeout`.
+ *
+ * INT/QUIT stop at once, as Gunicorn's sync worker does: while the app runs,
+ * the signal handler asks Python to run raise_exit (PyErr_SetInterruptEx),
+ * which raises SystemExit inside the app; the connection is closed without
+ * an answer and the worker exits. */
 #include "workers/worker.h"
 
 #include <errno.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -17,7 +23,10 @@
 
 static int sync_run(cn_worker_t *w);
 static void accept_ready(cn_worker_t *w, const cn_listener_t *l, PyThreadState **ts);
-static void serve_one(cn_worker_t *w, cn_conn_t *c, PyThreadState **ts);
+static bool serve_one(cn_worker_t *w, cn_conn_t *c, PyThreadState **ts);
+static int install_interrupt(cn_worker_t *w);
+static void interrupt_app(void);
+static PyObject *raise_exit(PyObject *self, PyObject *args);
 
 const cn_worker_class_t cn_worker_sync = {
     .name = "sync",
@@ -28,14 +37,17 @@ const cn_worker_class_t cn_worker_sync = {
 
 static int sync_run(cn_worker_t *w)
 {
+    if (install_interrupt(w) < 0)
+        return CN_EXIT_WORKER_BOOT_ERROR;
     size_t n = w->ctx->nlisteners;
+    int slice_ms = (int)(w->timeouts.heartbeat * 1000);
     struct pollfd *pfds = cn_xcalloc(n, sizeof(*pfds)); /* owned */
     PyThreadState *ts = PyEval_SaveThread(); /* the loop runs without the GIL */
     while (cn_worker_alive(w)) {
         cn_heartbeat_beat(w->ctx->heartbeat);
         for (size_t i = 0; i < n; i++)
             pfds[i] = (struct pollfd){.fd = w->ctx->listeners[i].fd, .events = POLLIN};
-        int ready = poll(pfds, n, 1000);
+        int ready = poll(pfds, n, slice_ms);
         if (ready < 0 && errno != EINTR) {
             cn_log_error("poll: %s", strerror(errno));
             break;
@@ -51,37 +63,81 @@ static int sync_run(cn_worker_t *w)
 
 static void accept_ready(cn_worker_t *w, const cn_listener_t *l, PyThreadState **ts)
 {
+    bool ticket = false;
+    if (!cn_worker_ticket_take(w, &ticket))
+        return; /* at max_requests: the loop ends */
     struct sockaddr_storage peer;
     socklen_t len = sizeof(peer);
     int fd = cn_worker_accept(l, &peer, &len);
-    if (fd < 0)
+    if (fd < 0) {
+        cn_worker_ticket_return(w, &ticket);
         return;
+    }
     cn_conn_t c;
     cn_conn_init(&c, fd, (struct sockaddr *)&peer, len, l, &w->limits);
     cn_conn_set_options(&c, &w->conn_opts);
     c.wait = cn_worker_wait_poll;
     c.wait_ctx = w;
-    c.io_timeout = w->cfg->timeout > 0 ? w->cfg->timeout : 30;
-    serve_one(w, &c, ts);
+    c.io_timeout = w->timeouts.io;
+    if (serve_one(w, &c, ts))
+        (void)cn_worker_request_begin(w, &ticket, false);
+    cn_worker_ticket_return(w, &ticket);
     cn_conn_close(&c);
 }
 
-static void serve_one(cn_worker_t *w, cn_conn_t *c, PyThreadState **ts)
+/* Reads one request and runs the app on it; true if a request began. */
+static bool serve_one(cn_worker_t *w, cn_conn_t *c, PyThreadState **ts)
 {
-    int rc = cn_conn_read_head(c, cn_now() + c->io_timeout);
+    int rc = cn_conn_read_head(c, cn_now() + w->timeouts.io);
     if (rc == -EPROTO) {
         cn_conn_reject(c);
-        return;
+        return false;
     }
     if (rc < 0) {
         if (rc == -ETIMEDOUT)
             cn_log_debug("Closing a connection from %s: no request within %.0fs", c->peer_host,
-                         c->io_timeout);
-        return;
+                         w->timeouts.io);
+        return false;
     }
     /* The one place this class takes the GIL. */
     PyEval_RestoreThread(*ts);
-    (void)cn_wsgi_serve(w->wsgi, c, false);
+    w->flags.interrupt = interrupt_app;
+    if (!w->flags.quick_stop)
+        (void)cn_wsgi_serve(w->wsgi, c, false);
+    w->flags.interrupt = NULL;
+    if (PyErr_CheckSignals() < 0) /* an interrupt that came too late for the app */
+        PyErr_Clear();
     *ts = PyEval_SaveThread();
-    (void)cn_worker_request_done(w); /* at max_requests the loop ends */
+    return true;
+}
+
+/* Makes raise_exit Python's handler of SIGINT, then puts the worker's own C
+ * handler back: Python keeps the function to run when interrupt_app trips
+ * it. Called with the GIL, in the main thread (signal.signal requires it). */
+static int install_interrupt(cn_worker_t *w)
+{
+    static PyMethodDef def = {"raise_exit", raise_exit, METH_VARARGS, NULL};
+    PyObject *fn = PyCFunction_New(&def, NULL);
+    PyObject *signal = fn ? PyImport_ImportModule("signal") : NULL;
+    PyObject *old = signal ? PyObject_CallMethod(signal, "signal", "iO", SIGINT, fn) : NULL;
+    int rc = old != NULL ? 0 : -1;
+    if (rc < 0)
+        cn_py_log_exception(CN_LOG_ERROR, "Cannot install the sync worker's INT handler");
+    Py_XDECREF(old);
+    Py_XDECREF(signal);
+    Py_XDECREF(fn);
+    cn_worker_signals_install(&w->flags);
+    return rc;
+}
+
+/* The INT/QUIT handler's hook while the app runs; async-signal-safe. */
+static void interrupt_app(void)
+{
+    PyErr_SetInterruptEx(SIGINT);
+}
+
+static PyObject *raise_exit(PyObject *self, PyObject *args)
+{
+    PyErr_SetNone(PyExc_SystemExit);
+    return NULL;
 }

@@ -87,6 +87,7 @@ int cn_worker_main(void *ud, cn_worker_ctx_t *ctx)
     w.ctx = ctx;
     w.cfg = cfg;
     w.limits = worker_limits(cfg);
+    w.timeouts = cn_timeouts_from_settings(cfg->timeout, cfg->keepalive, cfg->graceful_timeout);
     w.max_requests = restart_after(cfg);
     cn_py_after_fork_child();
     cn_worker_signals_install(&w.flags);
@@ -114,7 +115,6 @@ int cn_worker_main(void *ud, cn_worker_ctx_t *ctx)
         cn_py_log_exception(CN_LOG_ERROR, "Exception in worker process");
         return CN_EXIT_WORKER_BOOT_ERROR;
     }
-    ctx->heartbeat->booted = 1;
     cn_heartbeat_beat(ctx->heartbeat);
 
     int rc = klass->run(&w);
@@ -126,13 +126,37 @@ int cn_worker_main(void *ud, cn_worker_ctx_t *ctx)
     return rc;
 }
 
-bool cn_worker_request_done(cn_worker_t *w)
+bool cn_worker_tickets_left(const cn_worker_t *w)
 {
-    if (++w->requests != w->max_requests)
+    return w->max_requests == 0 || w->requests + w->tickets < w->max_requests;
+}
+
+bool cn_worker_ticket_take(cn_worker_t *w, bool *ticket)
+{
+    if (*ticket)
+        return true;
+    if (!cn_worker_tickets_left(w))
         return false;
-    cn_log_info("Autorestarting worker after current request.");
-    w->flags.stop = 1;
+    w->tickets++;
+    *ticket = true;
     return true;
+}
+
+void cn_worker_ticket_return(cn_worker_t *w, bool *ticket)
+{
+    if (*ticket)
+        w->tickets--;
+    *ticket = false;
+}
+
+bool cn_worker_request_begin(cn_worker_t *w, bool *ticket, bool keep)
+{
+    cn_worker_ticket_return(w, ticket);
+    if (++w->requests == w->max_requests) {
+        cn_log_info("Autorestarting worker after current request.");
+        w->flags.stop = 1;
+    }
+    return keep && cn_worker_ticket_take(w, ticket);
 }
 
 bool cn_worker_alive(cn_worker_t *w)
@@ -172,7 +196,7 @@ int cn_worker_wait_poll(void *ctx, int fd, short events, double deadline)
         cn_heartbeat_beat(w->ctx->heartbeat);
         if (w->flags.quick_stop)
             return -EINTR;
-        double now = cn_now(), slice = 1.0;
+        double now = cn_now(), slice = w->timeouts.heartbeat;
         if (deadline > 0 && deadline - now < slice)
             slice = deadline - now;
         if (slice <= 0)

@@ -8,8 +8,9 @@
 
 #include "py/wsgi.h"
 
-#include "cunicorn/arbiter.h"
 #include "cunicorn/config.h"
+#include "cunicorn/timeouts.h"
+#include "cunicorn/worker_proc.h"
 
 typedef struct cn_worker {
     cn_worker_ctx_t *ctx;     /* borrowed from the arbiter */
@@ -17,13 +18,15 @@ typedef struct cn_worker {
     cn_wsgi_t *wsgi;          /* owned */
     cn_worker_flags_t flags;  /* set by signal handlers */
     cn_http_limits_t limits;
+    cn_timeouts_t timeouts;            /* every time limit, from the settings */
     cn_proxy_allow_t trusted;          /* forwarded_allow_ips, parsed */
     cn_scheme_headers_t scheme_headers;
     cn_conn_options_t conn_opts;       /* parser options, PROXY protocol */
     PyObject *current_task;   /* strong, or NULL: set by a coroutine class's
                                  prepare() (cn_wsgi_options_t) */
-    uint64_t requests;        /* served so far */
-    uint64_t max_requests;    /* restart after this many (0: never): max_requests
+    uint64_t requests;        /* begun so far */
+    uint64_t tickets;         /* connections that may still bring a request */
+    uint64_t max_requests;    /* retire after this many (0: never): max_requests
                                  plus this worker's jitter */
     bool abandoned;           /* run() left threads inside Python: the exit
                                  path must not take the GIL again */
@@ -45,11 +48,31 @@ typedef struct cn_worker_class {
  * not built. */
 const cn_worker_class_t *cn_worker_class_find(const char *name);
 
-/** Count a served request (from the one thread that serves or completes
- * requests). True when it reaches max_requests: the worker has then logged
- * that it restarts and is no longer alive (cn_worker_alive), so the class
- * stops gracefully as on TERM. */
-bool cn_worker_request_done(cn_worker_t *w);
+/*
+ * max_requests without a race. A connection may bring a request only while
+ * it holds a ticket, and a worker hands out tickets only while
+ * requests + tickets < max_requests: it takes one before accept() and one
+ * for a connection to stay open after a response. So when the last request
+ * begins, no other connection could still bring one: the worker stops
+ * accepting at that moment, that response says Connection: close, and no
+ * connection it accepted is closed unanswered. All three are called from the
+ * one thread that accepts and starts requests (sync's loop, gthread's loop,
+ * gevent's hub greenlets); *ticket is the connection's.
+ */
+
+/** Take a ticket into *ticket (true if it already holds one). False when
+ * the budget is spent: do not accept (or keep the connection) now. */
+bool cn_worker_ticket_take(cn_worker_t *w, bool *ticket);
+/** Give back the ticket of a connection that closes without a request. */
+void cn_worker_ticket_return(cn_worker_t *w, bool *ticket);
+/** A request begins on a connection holding a ticket, which it uses up.
+ * With keep true, take a new ticket so the connection may stay open after
+ * the response: returns whether it got one. At max_requests the worker logs
+ * Gunicorn's "Autorestarting worker after current request." and is no longer
+ * alive (cn_worker_alive), so the class stops as on TERM. */
+bool cn_worker_request_begin(cn_worker_t *w, bool *ticket, bool keep);
+/** Whether cn_worker_ticket_take would succeed. */
+bool cn_worker_tickets_left(const cn_worker_t *w);
 
 /** The arbiter's worker entry point (ud is the const cn_config_t *). */
 int cn_worker_main(void *ud, cn_worker_ctx_t *ctx);
@@ -65,7 +88,7 @@ bool cn_worker_alive(cn_worker_t *w);
 int cn_worker_accept(const cn_listener_t *l, struct sockaddr_storage *peer, socklen_t *len);
 
 /** The wait hook of classes that block in poll(2): waits in slices of at
- * most one second and beats the heartbeat between them, so a worker waiting
+ * most timeouts.heartbeat and beats the heartbeat between them, so a worker waiting
  * on a slow client is not mistaken for a hung one. ctx is the cn_worker_t. */
 int cn_worker_wait_poll(void *ctx, int fd, short events, double deadline);
 

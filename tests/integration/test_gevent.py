@@ -214,11 +214,12 @@ def test_graceful_stop_100_inflight(make_server):
 # WSGI flags / patching
 # --------------------------------------------------------------------------
 
-@pytest.mark.skipif(IS_GUNICORN, reason="gunicorn's gevent worker sets wsgi.multithread True")
 def test_wsgi_flags(make_server):
+    """PEP 3333: wsgi.multithread is true when the app may be invoked
+    concurrently in one process, as greenlets do (Gunicorn's gevent too)."""
     srv = make_server(APP, args=["--worker-connections", "100"], workers=2)
     env = srv.get_json("/env")
-    assert env["multithread"] is False
+    assert env["multithread"] is True
     assert env["multiprocess"] is True
     assert env["run_once"] is False
     assert env["gevent_loaded"] is True

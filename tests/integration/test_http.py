@@ -465,3 +465,20 @@ def test_concurrent_requests_served_in_parallel(make_server):
     elapsed = time.monotonic() - t0
     assert results == [200] * 4, results
     assert elapsed < 2.8, "requests were serialized (%.2fs)" % elapsed
+
+
+@pytest.mark.parametrize("keepalive", ["2", "0"])
+def test_timeout_zero_still_reads_a_slow_head(make_server, keepalive):
+    """`--timeout 0` turns the master's heartbeat check off, not the read
+    timeout: a head that arrives in pieces, and (without keep-alive) a
+    request sent a little after connecting, are answered by every class.
+    gevent used to treat 0 as an expired deadline and close both unanswered."""
+    srv = make_server("app_router:app", workers=1,
+                      args=["--timeout", "0", "--keep-alive", keepalive])
+    with Conn.open(srv) as c:
+        time.sleep(0.3)
+        for piece in (b"GET /echo HTTP/1.1\r\n", b"Host: x\r\n", b"X-A: 1\r\n", b"\r\n"):
+            c.send(piece)
+            time.sleep(0.1)
+        r = c.read_response()
+        assert r.status == 200, srv.log_text()[-2000:]

@@ -125,6 +125,44 @@ def test_max_requests_jitter_bounds_the_restart(make_server):
     assert 2 <= served_by_first <= 5 and seen[-1] != first, seen
 
 
+def test_max_requests_answers_every_connection(make_server):
+    """Concurrent clients against retiring workers: every request gets a
+    full answer, and no worker serves more than --max-requests. A worker
+    used to accept a connection after deciding to retire and close it
+    unanswered, or serve one request more than the limit."""
+    limit, clients, per_client = 3, 6, 12
+    s = make_server("app_misc:pid", workers=2, args=["--max-requests", str(limit)])
+    served, errors = [], []
+
+    def client():
+        conn = None
+        try:
+            for _ in range(per_client):
+                if conn is None:
+                    conn = Conn.open(s, timeout=15)
+                conn.send(simple_get("/"))
+                r = conn.read_response(timeout=15)
+                assert r.status == 200, r
+                served.append(int(r.body))
+                if (r.header("Connection") or "").lower() == "close":
+                    conn.close()
+                    conn = None
+        except Exception as e:  # noqa: BLE001 - reported below with the log
+            errors.append(repr(e))
+        finally:
+            if conn is not None:
+                conn.close()
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors, "%s\n%s" % (errors, s.log_text()[-3000:])
+    assert len(served) == clients * per_client
+    counts = {pid: served.count(pid) for pid in set(served)}
+    assert max(counts.values()) <= limit, counts
+
+
 def test_ttin_ttou(make_server):
     s = make_server("app_env:app", workers=2)
     assert len(s.worker_pids()) == 2
@@ -165,6 +203,28 @@ def test_sighup_reloads_workers(make_server):
                15, what="all workers replaced after HUP")
     assert s.get("/").status == 200
     s.wait_log(r"Handling signal: hup", timeout=5)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGQUIT], ids=["INT", "QUIT"])
+def test_quick_stop_interrupts_the_app(make_server, sig):
+    """INT/QUIT stop at once, every class: an app sleeping 5 s is
+    interrupted, and the master exits well before graceful_timeout (10 s).
+    sync used to wait for the request and then be SIGKILLed."""
+    srv = make_server("app_concurrency:app", workers=1, graceful_timeout=10)
+    busy = Conn.open(srv, timeout=10)
+    try:
+        busy.send(simple_get("/block?s=5"))
+        time.sleep(0.5)
+        t0 = time.monotonic()
+        srv.send_signal(sig)
+        rc = srv.wait_exit(12)
+        took = time.monotonic() - t0
+        assert rc == 0, "master exit %r\n%s" % (rc, srv.log_text()[-3000:])
+        assert took < 3.0, "master took %.1fs to exit\n%s" % (took, srv.log_text()[-3000:])
+        assert busy.peer_closed(timeout=2.0)
+        assert "Traceback" not in srv.log_text(), srv.log_text()[-3000:]
+    finally:
+        busy.close()
 
 
 @pytest.mark.skipif(WORKER_CLASS not in ("gthread", "gevent"),

@@ -1,0 +1,32 @@
+/* heartbeat.h - worker liveness slots, shared by the master and its workers.
+ *
+ * Owns: the table of slots (one MAP_SHARED|MAP_ANONYMOUS mapping the master
+ * creates before its first fork, so every worker shares it) and what a slot
+ * holds: the cn_now() time of its worker's last beat.
+ * Must not: log, signal or kill anything (the arbiter decides what a stale
+ * slot means), or allocate after fork: a worker only stores into its slot. */
+#ifndef CUNICORN_HEARTBEAT_H
+#define CUNICORN_HEARTBEAT_H
+
+#include "cunicorn/common.h"
+
+/* One worker's slot. */
+typedef struct cn_heartbeat {
+    double last_beat; /* cn_now() seconds; written and read atomically */
+} cn_heartbeat_t;
+
+/** Worker side: record that the worker is alive (one atomic store). NULL is
+ * allowed and does nothing. */
+void cn_heartbeat_beat(cn_heartbeat_t *hb);
+
+/** Master side: map a zeroed table of nslots slots. NULL + errno on failure.
+ * The caller owns the mapping and releases it with cn_heartbeat_table_free(). */
+cn_heartbeat_t *cn_heartbeat_table_new(size_t nslots);
+void cn_heartbeat_table_free(cn_heartbeat_t *table, size_t nslots);
+/** Give a slot to a new worker: its last beat is `now` (fork time, so booting
+ * counts against the timeout). */
+void cn_heartbeat_reset(cn_heartbeat_t *hb, double now);
+/** Seconds since the slot's last beat. */
+double cn_heartbeat_age(const cn_heartbeat_t *hb, double now);
+
+#endif
