@@ -144,8 +144,9 @@ static int open_listeners(const cn_config_t *cfg, cn_listener_t **out, size_t *n
         }
         int tries = 5;
         while (cn_listener_open(&ls[i], &addr, cfg->backlog, cfg->reuse_port, err) < 0) {
+            int why = errno; /* before logging, which may change it */
             cn_log_error("%s", err);
-            if (errno != EADDRINUSE || --tries == 0) {
+            if (why != EADDRINUSE || --tries == 0) {
                 cn_log_error("Can't connect to %s", cfg->bind.items[i]);
                 return -1;
             }

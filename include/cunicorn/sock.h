@@ -36,7 +36,8 @@ typedef struct cn_listener {
 } cn_listener_t;
 
 /** Create, bind and listen (non-blocking, close-on-exec). For CN_ADDR_FD the
- * fd is adopted and checked to be a listening socket. 0 or -1 + err. */
+ * fd is adopted and checked to be a listening socket. 0, or -1 with err
+ * and errno set (EADDRINUSE: the address is taken). */
 int cn_listener_open(cn_listener_t *l, const cn_addr_t *addr, int backlog, bool reuse_port,
                      char *err) CN_NODISCARD;
 /** Close; unlink a unix socket file when unlink_path is true. */

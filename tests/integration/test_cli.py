@@ -351,3 +351,22 @@ def test_pidfile_written_and_removed(make_server, tmp_path):
 def test_worker_class_flag_used(make_server):
     s = make_server("app_env:app")
     assert re.search(r"Using worker: %s\b" % WORKER_CLASS, s.stderr_text())
+
+
+def test_bind_retries_while_the_address_is_in_use(make_server):
+    """As Gunicorn: 'Connection in use' is retried (5 times, 1 s apart), so a
+    port freed meanwhile is bound. The error log is /dev/full, whose writes
+    fail: the retry used to test errno after logging, which had changed it,
+    and the server gave up at once."""
+    port = free_port()
+    holder = socket.socket()  # bound, not listening: bind fails, connect is refused
+    holder.bind(("127.0.0.1", port))
+    try:
+        s = make_server("app_env:app", bind="127.0.0.1:%d" % port, wait=False,
+                        args=["--error-logfile", "/dev/full"])
+        time.sleep(1.5)
+        assert s.proc.poll() is None, "gave up instead of retrying"
+    finally:
+        holder.close()
+    s.wait_ready()
+    assert s.get("/").status == 200
