@@ -27,7 +27,6 @@ struct cn_pool {
     cn_pool_job_t *done_head, *done_tail;
     int sleeping;          /* threads waiting on work_cv */
     bool stopping;
-    int exited;
     ev_async done_async;
 };
 
@@ -120,9 +119,6 @@ static void *thread_main(void *arg)
     }
     if (p->ops.thread_stop)
         p->ops.thread_stop(p->ud, state);
-    pthread_mutex_lock(&p->lock);
-    p->exited++;
-    pthread_mutex_unlock(&p->lock);
     return NULL;
 }
 

@@ -57,9 +57,8 @@ static int intern_strings(cn_py_strings_t *s)
 {
     static const char *const names[] = {
         "REQUEST_METHOD", "SCRIPT_NAME", "PATH_INFO", "QUERY_STRING", "RAW_URI",
-        "SERVER_PROTOCOL", "CONTENT_TYPE", "CONTENT_LENGTH", "SERVER_NAME", "SERVER_PORT",
-        "REMOTE_ADDR", "REMOTE_PORT", "wsgi.input", "wsgi.errors", "HTTP/1.0", "HTTP/1.1",
-        "GET", "POST", "HEAD", "close", "", "wsgi.url_scheme", "https"};
+        "SERVER_PROTOCOL", "SERVER_NAME", "SERVER_PORT", "REMOTE_ADDR", "REMOTE_PORT",
+        "wsgi.input", "HTTP/1.0", "HTTP/1.1", "close", "wsgi.url_scheme", "https"};
     PyObject **slots = (PyObject **)s;
     _Static_assert(sizeof(names) / sizeof(names[0]) == sizeof(*s) / sizeof(PyObject *),
                    "one name per cn_py_strings_t member, in order");
@@ -268,6 +267,15 @@ static void report_error(cn_wsgi_request_t *req)
     if (req->write_failed && !req->write_interrupted) {
         PyErr_Clear();
         cn_log_debug("Ignoring connection error: the client went away");
+        return;
+    }
+    if (PyErr_Occurred() && !PyErr_ExceptionMatches(PyExc_Exception)) {
+        /* SystemExit, GreenletExit, KeyboardInterrupt: the worker is
+         * quitting (INT/QUIT, or the app asked for it). As Gunicorn: no
+         * traceback and no answer. */
+        PyErr_Clear();
+        cn_log_info("Request %.*s interrupted: the worker is exiting", (int)c->req.target.len,
+                    cn_conn_span(c, c->req.target));
         return;
     }
     char msg[160];

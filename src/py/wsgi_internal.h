@@ -12,9 +12,8 @@
  * PyObject globals: everything hangs off cn_wsgi_t). */
 typedef struct cn_py_strings {
     PyObject *REQUEST_METHOD, *SCRIPT_NAME, *PATH_INFO, *QUERY_STRING, *RAW_URI,
-        *SERVER_PROTOCOL, *CONTENT_TYPE, *CONTENT_LENGTH, *SERVER_NAME, *SERVER_PORT,
-        *REMOTE_ADDR, *REMOTE_PORT, *wsgi_input, *wsgi_errors, *HTTP_1_0, *HTTP_1_1,
-        *GET, *POST, *HEAD, *close, *empty, *wsgi_url_scheme, *https;
+        *SERVER_PROTOCOL, *SERVER_NAME, *SERVER_PORT, *REMOTE_ADDR, *REMOTE_PORT, *wsgi_input,
+        *HTTP_1_0, *HTTP_1_1, *close, *wsgi_url_scheme, *https;
 } cn_py_strings_t;
 
 struct cn_wsgi {
