@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from conftest import (IS_GUNICORN, WORKER_CLASS, Conn, check_slow_clients_do_not_delay,
+from conftest import (WORKER_CLASS, Conn, check_slow_clients_do_not_delay,
                       only_cunicorn, quote, raise_nofile, simple_get, wait_until)
 
 pytestmark = pytest.mark.skipif(WORKER_CLASS != "gevent",
