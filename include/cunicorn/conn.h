@@ -50,6 +50,12 @@ typedef struct cn_conn_options {
                                            the worker's life */
 } cn_conn_options_t;
 
+/* Why a connection cannot go on: what to answer and what to log. */
+typedef struct cn_conn_error {
+    int status;                      /* 4xx to answer; 0 while there is none */
+    const char *reason;              /* static, for the log */
+} cn_conn_error_t;
+
 typedef struct cn_conn {
     int fd;                          /* owned */
     const cn_listener_t *listener;   /* borrowed: valid for the worker's life */
@@ -72,7 +78,9 @@ typedef struct cn_conn {
 
     cn_conn_wait_cb wait;
     void *wait_ctx;
-    double io_timeout;               /* seconds for one read/write wait */
+    double io_timeout;               /* seconds for one read/write wait, set
+                                        by the worker class (0: no limit) */
+    cn_conn_error_t error;           /* set by cn_conn_fail */
 
     uint64_t requests;               /* served on this connection */
 } cn_conn_t;
@@ -101,7 +109,7 @@ ssize_t cn_conn_recv_nowait(cn_conn_t *c) CN_NODISCARD;
  * Read and parse a request head, waiting up to deadline. Returns 0 when a
  * head is parsed; -EPIPE if the peer closed or reset before sending a byte of
  * this request (nothing to answer); -ETIMEDOUT; -EPROTO for a bad request
- * (c->parser.status/reason say what to answer and log); other -errno.
+ * (c->error says what to answer and log); other -errno.
  * With proxy_protocol, a PROXY preamble before the first request is read
  * and removed first: from a peer outside proxy_allow it is -EPROTO with 403,
  * a malformed one -EPROTO with 400; a good one sets peer_host/peer_port to
@@ -114,7 +122,7 @@ int cn_conn_read_head(cn_conn_t *c, double deadline) CN_NODISCARD;
  * Make decoded body bytes available in c->body (from c->body_off). Sends
  * "100 Continue" first if the client asked for it. Returns the number of new
  * decoded bytes (> 0), 0 at the end of the body, -EPROTO for a malformed body
- * (parser.status/reason set), -ETIMEDOUT, -EPIPE (peer closed early), -errno.
+ * (c->error set), -ETIMEDOUT, -EPIPE (peer closed early), -errno.
  */
 ssize_t cn_conn_body_fill(cn_conn_t *c) CN_NODISCARD;
 
@@ -132,8 +140,12 @@ int cn_conn_write_all(cn_conn_t *c, const void *data, size_t len) CN_NODISCARD;
 /** Send a canned error response for status (Connection: close). */
 void cn_conn_send_error(cn_conn_t *c, int status);
 
-/** Answer a request the parser rejected (status and reason from c->parser)
- * and log it at info level. The caller closes the connection. */
+/** Record why the connection cannot go on (the first reason wins: a
+ * connection fails once). Returns -EPROTO, for `return cn_conn_fail(...)`. */
+int cn_conn_fail(cn_conn_t *c, int status, const char *reason);
+
+/** Answer a failed connection (c->error; 400 if none was recorded) and log
+ * it at info level. The caller closes the connection. */
 void cn_conn_reject(cn_conn_t *c);
 
 /**

@@ -24,6 +24,13 @@
 static ssize_t recv_some(cn_conn_t *c, double deadline);
 static int send_continue(cn_conn_t *c);
 static int read_preamble(cn_conn_t *c);
+static int parser_failed(cn_conn_t *c);
+
+/* The deadline for one read or write wait. */
+static double io_deadline(const cn_conn_t *c)
+{
+    return c->io_timeout > 0 ? cn_now() + c->io_timeout : 0;
+}
 
 int cn_conn_wait_poll(void *ctx, int fd, short events, double deadline)
 {
@@ -59,7 +66,6 @@ void cn_conn_init(cn_conn_t *c, int fd, const struct sockaddr *peer, socklen_t p
     cn_http_parser_init(&c->parser, limits);
     cn_http_request_init(&c->req);
     c->wait = cn_conn_wait_poll;
-    c->io_timeout = 30;
 }
 
 void cn_conn_set_options(cn_conn_t *c, const cn_conn_options_t *opts)
@@ -116,7 +122,7 @@ static ssize_t recv_some(cn_conn_t *c, double deadline)
 /* The PROXY preamble, before the first request only. Gunicorn checks the
  * peer as soon as it sees one, so an untrusted peer gets 403 whatever
  * follows. 0 when done (or there is none; rbuf then starts at the request),
- * -EAGAIN for more bytes, -EPROTO with parser.status/reason. */
+ * -EAGAIN for more bytes, -EPROTO with c->error. */
 static int read_preamble(cn_conn_t *c)
 {
     cn_proxy_protocol_info_t info;
@@ -130,17 +136,13 @@ static int read_preamble(cn_conn_t *c)
     }
     if (info.version != 0 && (c->_pp_allow == NULL ||
                               !cn_proxy_allow_match(c->_pp_allow, c->peer_host))) {
-        c->parser.status = 403;
-        c->parser.reason = "PROXY protocol preamble from a peer not in forwarded_allow_ips";
-        return -EPROTO;
+        return cn_conn_fail(c, 403,
+                            "PROXY protocol preamble from a peer not in forwarded_allow_ips");
     }
     if (r == CN_PROXY_PROTOCOL_AGAIN)
         return -EAGAIN;
-    if (r == CN_PROXY_PROTOCOL_ERROR) {
-        c->parser.status = 400;
-        c->parser.reason = why;
-        return -EPROTO;
-    }
+    if (r == CN_PROXY_PROTOCOL_ERROR)
+        return cn_conn_fail(c, 400, why);
     if (!info.local) {
         snprintf(c->peer_host, sizeof(c->peer_host), "%s", info.src_host);
         c->peer_port = info.src_port;
@@ -164,7 +166,7 @@ int cn_conn_try_read_head(cn_conn_t *c)
                 return 0;
             }
             if (r == CN_PARSE_ERROR)
-                return -EPROTO;
+                return parser_failed(c);
         }
         ssize_t n = cn_conn_recv_nowait(c);
         if (n == -EAGAIN)
@@ -172,10 +174,9 @@ int cn_conn_try_read_head(cn_conn_t *c)
         if (n == 0 || n == -EPIPE) {
             if (c->rbuf.len == 0)
                 return -EPIPE;
-            c->parser.status = 400;
-            c->parser.reason = c->_pp_pending ? "connection closed inside the PROXY preamble"
-                                              : "connection closed inside the request head";
-            return -EPROTO;
+            return cn_conn_fail(c, 400, c->_pp_pending
+                                            ? "connection closed inside the PROXY preamble"
+                                            : "connection closed inside the request head");
         }
         if (n < 0)
             return (int)n;
@@ -221,7 +222,7 @@ ssize_t cn_conn_body_fill(cn_conn_t *c)
              * and read more, so rbuf never holds more than one read. */
             c->rbuf.len = c->req.head_len;
             c->raw_off = c->req.head_len;
-            ssize_t n = recv_some(c, cn_now() + c->io_timeout);
+            ssize_t n = recv_some(c, io_deadline(c));
             if (n == 0)
                 return -EPIPE;
             if (n < 0)
@@ -232,7 +233,7 @@ ssize_t cn_conn_body_fill(cn_conn_t *c)
                                              c->rbuf.len - c->raw_off, &used, &c->body);
         c->raw_off += used;
         if (r == CN_PARSE_ERROR)
-            return -EPROTO;
+            return parser_failed(c);
     }
     return (ssize_t)(c->body.len - before);
 }
@@ -276,7 +277,7 @@ int cn_conn_writev_all(cn_conn_t *c, struct iovec *iov, int iovcnt)
                 continue;
             if (errno != EAGAIN && errno != EWOULDBLOCK)
                 return -errno;
-            int rc = c->wait(c->wait_ctx, c->fd, POLLOUT, cn_now() + c->io_timeout);
+            int rc = c->wait(c->wait_ctx, c->fd, POLLOUT, io_deadline(c));
             if (rc < 0)
                 return rc;
             continue;
@@ -310,11 +311,25 @@ void cn_conn_send_error(cn_conn_t *c, int status)
     cn_buf_free(&out);
 }
 
+int cn_conn_fail(cn_conn_t *c, int status, const char *reason)
+{
+    if (c->error.status == 0)
+        c->error = (cn_conn_error_t){.status = status, .reason = reason};
+    return -EPROTO;
+}
+
+/* The one place the parser's verdict becomes the connection's. */
+static int parser_failed(cn_conn_t *c)
+{
+    return cn_conn_fail(c, c->parser.status ? c->parser.status : 400,
+                        c->parser.reason ? c->parser.reason : "malformed request");
+}
+
 void cn_conn_reject(cn_conn_t *c)
 {
-    int status = c->parser.status ? c->parser.status : 400;
+    int status = c->error.status ? c->error.status : 400;
     cn_log_info("Invalid request from ip=%s: %s (answered %d)", c->peer_host,
-                c->parser.reason ? c->parser.reason : "malformed request", status);
+                c->error.reason ? c->error.reason : "malformed request", status);
     cn_conn_send_error(c, status);
 }
 

@@ -89,8 +89,7 @@ static int request_scheme(cn_wsgi_t *w, cn_conn_t *c, bool *https)
         return 0;
     if (cn_scheme_from_request(w->opt.scheme_headers, &c->req, c->rbuf.data, https) == 0)
         return 0;
-    c->parser.status = 400;
-    c->parser.reason = "contradictory secure scheme headers";
+    (void)cn_conn_fail(c, 400, "contradictory secure scheme headers");
     CN_WSGI_IO(w, cn_conn_reject(c));
     cn_wsgi_drop_thrown();
     return -1;

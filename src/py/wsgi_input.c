@@ -44,8 +44,8 @@ static ssize_t fill(cn_input_t *self)
     if (n == -ECANCELED && PyErr_Occurred())
         return -1; /* the app's own exception, thrown into the wait */
     if (n == -EPROTO) {
-        req->body_error = req->c->parser.status ? req->c->parser.status : 400;
-        PyErr_Format(PyExc_OSError, "invalid request body: %s", req->c->parser.reason);
+        req->body_error = req->c->error.status;
+        PyErr_Format(PyExc_OSError, "invalid request body: %s", req->c->error.reason);
     } else if (n == -ETIMEDOUT) {
         req->body_error = 408;
         PyErr_SetString(PyExc_OSError, "timed out reading the request body");

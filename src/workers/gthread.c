@@ -194,10 +194,8 @@ static void conn_advance(gconn_t *g)
         mark_started(g);
         if (rc == -EAGAIN)
             goto wait;
-        if (rc == -EPROTO) {
-            g->c.io_timeout = g->gw->w->timeouts.loop_write; /* never long on one client */
+        if (rc == -EPROTO)
             cn_conn_reject(&g->c);
-        }
         if (rc < 0) {
             conn_close(g);
             return;
@@ -209,9 +207,7 @@ static void conn_advance(gconn_t *g)
         if (n == -EAGAIN)
             goto wait;
         if (n == 0) { /* answered as sync and gevent answer a body cut short */
-            g->c.parser.status = 400;
-            g->c.parser.reason = "connection closed inside the request body";
-            g->c.io_timeout = g->gw->w->timeouts.loop_write;
+            (void)cn_conn_fail(&g->c, 400, "connection closed inside the request body");
             cn_conn_reject(&g->c);
         }
         if (n <= 0) {
@@ -234,10 +230,8 @@ static void conn_on_read(struct ev_loop *loop, ev_io *io, int revents)
 static void conn_on_timeout(struct ev_loop *loop, ev_timer *t, int revents)
 {
     gconn_t *g = cn_container_of(t, gconn_t, timer);
-    if (g->state == G_BODY) {
-        g->c.io_timeout = g->gw->w->timeouts.loop_write; /* the loop serves everyone */
+    if (g->state == G_BODY)
         cn_conn_send_error(&g->c, 408);
-    }
     if (g->started)
         cn_log_debug("Closing a connection from %s: request not received in time",
                      g->c.peer_host);
@@ -277,6 +271,10 @@ static void accept_one(gworker_t *gw, const cn_listener_t *l, int fd,
     *ticket = false;
     cn_conn_init(&g->c, fd, (const struct sockaddr *)peer, len, l, &gw->w->limits);
     cn_conn_set_options(&g->c, &gw->w->conn_opts);
+    /* While the loop owns the connection its writes (a reject, a 408) are
+     * bounded by loop_write: the loop serves everyone. The app thread's
+     * I/O gets the read timeout (dispatch). */
+    g->c.io_timeout = gw->w->timeouts.loop_write;
     g->gw = gw;
     g->state = G_HEAD;
     ev_io_init(&g->io, conn_on_read, fd, EV_READ);

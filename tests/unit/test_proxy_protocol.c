@@ -239,13 +239,13 @@ START_TEST(test_conn_untrusted)
     struct pair pr;
     pair_open(&pr, "10.0.0.0/8", true);
     ck_assert_int_eq(pair_send(&pr, req, sizeof(req) - 1, false), -EPROTO);
-    ck_assert_int_eq(pr.c.parser.status, 403);
+    ck_assert_int_eq(pr.c.error.status, 403);
     ck_assert_str_eq(pr.c.peer_host, "127.0.0.1");
     pair_close(&pr);
     /* even a malformed or partial one: the peer is checked first */
     pair_open(&pr, "10.0.0.0/8", true);
     ck_assert_int_eq(pair_send(&pr, "PROXY TCP4 x", 12, false), -EPROTO);
-    ck_assert_int_eq(pr.c.parser.status, 403);
+    ck_assert_int_eq(pr.c.error.status, 403);
     pair_close(&pr);
 }
 END_TEST
@@ -257,7 +257,7 @@ START_TEST(test_conn_disabled)
     struct pair pr;
     pair_open(&pr, "*", false);
     ck_assert_int_eq(pair_send(&pr, req, sizeof(req) - 1, false), -EPROTO);
-    ck_assert_int_eq(pr.c.parser.status, 400);
+    ck_assert_int_eq(pr.c.error.status, 400);
     ck_assert_str_eq(pr.c.peer_host, "127.0.0.1");
     pair_close(&pr);
 }
@@ -270,7 +270,7 @@ START_TEST(test_conn_malformed)
     struct pair pr;
     pair_open(&pr, "127.0.0.1", true);
     ck_assert_int_eq(pair_send(&pr, req, sizeof(req) - 1, false), -EPROTO);
-    ck_assert_int_eq(pr.c.parser.status, 400);
+    ck_assert_int_eq(pr.c.error.status, 400);
     pair_close(&pr);
 }
 END_TEST
@@ -282,7 +282,7 @@ START_TEST(test_conn_truncated)
     struct pair pr;
     pair_open(&pr, "127.0.0.1", true);
     ck_assert_int_eq(pair_send(&pr, V2SIG "\x21\x11\x00\x0c\xc0\xa8", 18, true), -EPROTO);
-    ck_assert_int_eq(pr.c.parser.status, 400);
+    ck_assert_int_eq(pr.c.error.status, 400);
     pair_close(&pr);
     pair_open(&pr, "127.0.0.1", true);
     ck_assert_int_eq(pair_send(&pr, "PROXY UNKNOWN\r\n", 15, true), -EPIPE);
