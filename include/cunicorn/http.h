@@ -166,9 +166,11 @@ enum cn_parse cn_http_parse_body(cn_http_parser_t *p, const char *in, size_t len
 /** Whether the body is complete (always true for bodyless requests). */
 bool cn_http_body_done(const cn_http_parser_t *p);
 
-/** Find a request header by name (case-insensitive); NULL if absent. */
-const cn_http_header_t *cn_http_request_header(const cn_http_request_t *req,
-                                               const char *base, const char *name);
+/** The first request header named name (name_len bytes, ASCII
+ * case-insensitive); NULL if absent. base: the buffer the head was parsed
+ * from. */
+const cn_http_header_t *cn_http_request_header(const cn_http_request_t *req, const char *base,
+                                               const char *name, size_t name_len);
 
 /* ---- response side ----------------------------------------------------- */
 

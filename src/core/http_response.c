@@ -17,12 +17,12 @@
  * The connection stays open when the caller allows it and the body is not
  * close-delimited; a Connection header always states the decision. */
 #include "cunicorn/http.h"
+#include "cunicorn/http_chars.h"
 
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 
-static bool is_tchar(unsigned char c);
 static bool body_forbidden(int status);
 static bool is_app_content_length(const cn_http_field_t *f);
 static int decide_framing(const cn_http_field_t *fields, size_t nfields, cn_http_framing_t *fr,
@@ -36,13 +36,6 @@ static const char *const month[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
                                     "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
 
 /* ---- validation ------------------------------------------------------------ */
-
-static bool is_tchar(unsigned char c)
-{
-    if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'))
-        return true;
-    return c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL;
-}
 
 int cn_http_status_parse(const char *status, size_t len)
 {
@@ -66,7 +59,7 @@ bool cn_http_header_name_valid(const char *name, size_t len)
     if (len == 0)
         return false;
     for (size_t i = 0; i < len; i++)
-        if (!is_tchar((unsigned char)name[i]))
+        if (!cn_http_is_tchar((unsigned char)name[i]))
             return false;
     return true;
 }
@@ -181,11 +174,10 @@ int cn_http_response_head(cn_buf_t *out, const char *status, size_t status_len,
 
 size_t cn_http_chunk_header(char out[20], size_t n)
 {
-    static const char hex[] = "0123456789abcdef";
     char tmp[16];
     size_t k = 0, len = 0;
     do {
-        tmp[k++] = hex[n & 0xf];
+        tmp[k++] = CN_HEX_DIGITS[n & 0xf];
         n >>= 4;
     } while (n != 0);
     while (k > 0)

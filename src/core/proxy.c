@@ -1,6 +1,7 @@
 /* proxy.c - forwarded_allow_ips matching and secure_scheme_headers (see
  * proxy.h). Parsed once per worker; matched per request with no allocation. */
 #include "cunicorn/proxy.h"
+#include "cunicorn/http_chars.h"
 
 #include <arpa/inet.h>
 #include <stdlib.h>
@@ -44,10 +45,7 @@ int cn_proxy_allow_parse(cn_proxy_allow_t *a, const char *list, char *err)
         const char *end = strchr(p, ',');
         size_t len = end ? (size_t)(end - p) : strlen(p);
         const char *s = p;
-        while (len > 0 && (*s == ' ' || *s == '\t'))
-            s++, len--;
-        while (len > 0 && (s[len - 1] == ' ' || s[len - 1] == '\t'))
-            len--;
+        cn_http_trim_ows(&s, &len);
         if (len == 1 && *s == '*') {
             a->any = true;
         } else if (len > 0) {

@@ -301,14 +301,11 @@ static const char *access_lookup(void *ctx, char kind, const char *name, size_t 
     if (kind == 'o')
         return cn_wsgi_response_header(a->req, name, nlen, len);
     if (kind == 'i') {
-        for (uint32_t i = 0; i < c->req.nheaders; i++) {
-            const cn_http_header_t *h = &c->req.headers[i];
-            if (h->name.len == nlen && strncasecmp(cn_conn_span(c, h->name), name, nlen) == 0) {
-                *len = h->value.len;
-                return cn_conn_span(c, h->value);
-            }
-        }
-        return NULL;
+        const cn_http_header_t *h = cn_http_request_header(&c->req, c->rbuf.data, name, nlen);
+        if (h == NULL)
+            return NULL;
+        *len = h->value.len;
+        return cn_conn_span(c, h->value);
     }
     PyObject *key = PyUnicode_FromStringAndSize(name, (Py_ssize_t)nlen);
     PyObject *v = key ? cn_py_dict_get(a->env, key) : NULL; /* strong, or NULL */

@@ -3,6 +3,7 @@
  * everything it needs into Python strings: nothing in the environ borrows
  * from the request after return. */
 #include "py/wsgi_internal.h"
+#include "cunicorn/http_chars.h"
 
 #include <string.h>
 
@@ -52,12 +53,12 @@ static int set_span(PyObject *env, PyObject *key, const cn_conn_t *c, cn_span_t 
 /* %XX -> byte; a malformed escape is kept as it is. out has room for len. */
 static size_t percent_decode(const char *in, size_t len, char *out)
 {
-    static const char hex[] = "0123456789abcdef0123456789ABCDEF";
     size_t o = 0;
     for (size_t i = 0; i < len; i++) {
-        const char *h1, *h2;
-        if (in[i] == '%' && i + 2 < len && (h1 = memchr(hex, in[i + 1], 32)) != NULL && (h2 = memchr(hex, in[i + 2], 32)) != NULL) {
-            out[o++] = (char)((((h1 - hex) & 15) << 4) | ((h2 - hex) & 15));
+        int hi = i + 2 < len && in[i] == '%' ? cn_hex_value((unsigned char)in[i + 1]) : -1;
+        int lo = hi >= 0 ? cn_hex_value((unsigned char)in[i + 2]) : -1;
+        if (lo >= 0) {
+            out[o++] = (char)(hi << 4 | lo);
             i += 2;
         } else {
             out[o++] = in[i];
@@ -98,7 +99,8 @@ static int set_one_header(cn_wsgi_t *w, PyObject *env, const char *name, size_t 
     char stack[128];
     size_t k = 0;
     char *key = nlen + 5 <= sizeof(stack) ? stack : cn_xmalloc(nlen + 5);
-    if (!cn_strcase_eq(name, nlen, "content-type") && !cn_strcase_eq(name, nlen, "content-length")) {
+    if (!cn_strcase_eq(name, nlen, "content-type") &&
+        !cn_strcase_eq(name, nlen, "content-length")) {
         memcpy(key, "HTTP_", 5);
         k = 5;
     }

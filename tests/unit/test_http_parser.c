@@ -144,7 +144,8 @@ static void outcome_free(struct outcome *o, cn_http_request_t *req)
 
 /* ---- valid requests -------------------------------------------------------- */
 
-#define CHUNKED_BODY "5;name=val\r\nhello\r\n6;flag;q=\"a b\"\r\n world\r\n0\r\nX-Trailer: t\r\n\r\n"
+#define CHUNKED_BODY                                                                               \
+    "5;name=val\r\nhello\r\n6;flag;q=\"a b\"\r\n world\r\n0\r\nX-Trailer: t\r\n\r\n"
 
 static const struct valid_case valid[] = {
     {"simple GET", "GET / HTTP/1.1\r\nHost: example.com\r\n\r\n", "GET", "/", "/", "", "", 1,
@@ -191,7 +192,8 @@ static const struct valid_case valid[] = {
     {"upgrade", "GET /ws HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n", "GET",
      "/ws", "/ws", "", "", 1, {{"Connection", "Upgrade"}, {"Upgrade", "websocket"}},
      .keep_alive = true, .upgrade = true},
-    {"pipelined GETs", "GET /1 HTTP/1.1\r\nHost: a\r\n\r\nGET /2 HTTP/1.1\r\nHost: a\r\n\r\n", "GET",
+    {"pipelined GETs", "GET /1 HTTP/1.1\r\nHost: a\r\n\r\nGET /2 HTTP/1.1\r\nHost: a\r\n"
+                       "\r\n", "GET",
      "/1", "/1", "", "", 1, {{"Host", "a"}}, .keep_alive = true,
      .rest = "GET /2 HTTP/1.1\r\nHost: a\r\n\r\n", .next_target = "/2"},
     {"pipelined after a body",
@@ -199,7 +201,8 @@ static const struct valid_case valid[] = {
      "/1", "", "", 1, {{"Content-Length", "3"}}, true, 3, .keep_alive = true, .body = "abc",
      .rest = "GET /2?x HTTP/1.1\r\n\r\n", .next_target = "/2?x"},
     {"pipelined after chunked",
-     "POST /1 HTTP/1.1\r\nTransfer-Encoding: Chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\nGET /n HTTP/1.1\r\n\r\n",
+     "POST /1 HTTP/1.1\r\nTransfer-Encoding: Chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"
+     "GET /n HTTP/1.1\r\n\r\n",
      "POST", "/1", "/1", "", "", 1, {{"Transfer-Encoding", "Chunked"}}, .chunked = true,
      .keep_alive = true, .body = "abc", .rest = "GET /n HTTP/1.1\r\n\r\n", .next_target = "/n"},
     {"unknown token method", "-BLARGH /foo HTTP/1.1\r\n\r\n", "-BLARGH", "/foo", "/foo", "", "",
@@ -208,22 +211,29 @@ static const struct valid_case valid[] = {
      "/x", "", "", 1, {{"Content-Length", "2"}}, true, 2, .keep_alive = true, .body = "hi"},
     {"non-ASCII path", "GET /\xc3\xa0%20k?q=\xff HTTP/1.0\r\n\r\n", "GET", "/\xc3\xa0%20k?q=\xff",
      "/\xc3\xa0%20k", "q=\xff", "", 0, {{0}}, .keep_alive = false},
-    {"TE identity + CL", "POST /i HTTP/1.1\r\nTransfer-Encoding: identity\r\nContent-Length: 5\r\n\r\nWorld",
-     "POST", "/i", "/i", "", "", 1, {{"Transfer-Encoding", "identity"}, {"Content-Length", "5"}}, true,
+    {"TE identity + CL", "POST /i HTTP/1.1\r\nTransfer-Encoding: identity\r\nContent-Length: 5\r\n"
+                         "\r\nWorld",
+     "POST", "/i", "/i", "", "", 1,
+     {{"Transfer-Encoding", "identity"}, {"Content-Length", "5"}}, true,
      5, .keep_alive = true, .body = "World"},
-    {"TE identity alone", "GET / HTTP/1.1\r\nTransfer-Encoding: identity\r\n\r\nGET /2 HTTP/1.1\r\n\r\n",
+    {"TE identity alone", "GET / HTTP/1.1\r\nTransfer-Encoding: identity\r\n\r\n"
+                          "GET /2 HTTP/1.1\r\n\r\n",
      "GET", "/", "/", "", "", 1, {{"Transfer-Encoding", "identity"}}, .keep_alive = true,
      .rest = "GET /2 HTTP/1.1\r\n\r\n", .next_target = "/2"},
-    {"TE gzip, chunked", "POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+    {"TE gzip, chunked", "POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n5\r\n"
+                         "hello\r\n0\r\n\r\n",
      "POST", "/", "/", "", "", 1, {{"Transfer-Encoding", "gzip, chunked"}}, .chunked = true,
      .keep_alive = false, .body = "hello"},
     {"TE identity, chunked",
-     "POST / HTTP/1.1\r\nTransfer-Encoding: identity,chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n", "POST", "/",
+     "POST / HTTP/1.1\r\nTransfer-Encoding: identity,chunked\r\n\r\n5\r\nhello\r\n0\r\n"
+     "\r\n", "POST", "/",
      "/", "", "", 1, {{"Transfer-Encoding", "identity,chunked"}}, .chunked = true,
      .keep_alive = true, .body = "hello"},
     {"TE over two fields",
-     "GET / HTTP/1.1\r\nTransfer-Encoding: identity\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n000\r\n\r\n",
-     "GET", "/", "/", "", "", 1, {{"Transfer-Encoding", "identity"}, {"Transfer-Encoding", "chunked"}},
+     "GET / HTTP/1.1\r\nTransfer-Encoding: identity\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n"
+     "hello\r\n000\r\n\r\n",
+     "GET", "/", "/", "", "", 1,
+     {{"Transfer-Encoding", "identity"}, {"Transfer-Encoding", "chunked"}},
      .chunked = true, .keep_alive = true, .body = "hello"},
     {"chunk extensions, several",
      "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3;a=b;c=d\r\nabc\r\n"
@@ -234,7 +244,8 @@ static const struct valid_case valid[] = {
      "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nA\r\n0123456789\r\n0\r\nVary: *\r\n"
      "Content-Type: text/plain\r\n\r\nGET /n HTTP/1.1\r\n\r\n",
      "POST", "/", "/", "", "", 1, {{"Transfer-Encoding", "chunked"}}, .chunked = true,
-     .keep_alive = true, .body = "0123456789", .rest = "GET /n HTTP/1.1\r\n\r\n", .next_target = "/n"},
+     .keep_alive = true, .body = "0123456789", .rest = "GET /n HTTP/1.1\r\n\r\n",
+     .next_target = "/n"},
     {"Content-Length: 0", "POST / HTTP/1.1\r\nContent-Length: 0\r\n\r\nGET / HTTP/1.1\r\n\r\n",
      "POST", "/", "/", "", "", 1, {{"Content-Length", "0"}}, true, 0, .keep_alive = true,
      .body = "", .rest = "GET / HTTP/1.1\r\n\r\n", .next_target = "/"},
@@ -327,10 +338,14 @@ END_TEST
 
 static const struct invalid_case invalid[] = {
     /* framing */
-    BAD("CL + TE", "POST / HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\nabc", 400),
-    BAD("TE + CL", "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\nabc", 400),
-    BAD("CL repeated, equal", "POST / HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\nabc", 400),
-    BAD("CL repeated, differing", "POST / HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd", 400),
+    BAD("CL + TE", "POST / HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n"
+                   "abc", 400),
+    BAD("TE + CL", "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n"
+                   "abc", 400),
+    BAD("CL repeated, equal", "POST / HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\n"
+                              "abc", 400),
+    BAD("CL repeated, differing", "POST / HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 4\r\n"
+                                  "\r\nabcd", 400),
     BAD("CL list", "POST / HTTP/1.1\r\nContent-Length: 3, 3\r\n\r\nabc", 400),
     BAD("CL +1", "POST / HTTP/1.1\r\nContent-Length: +1\r\n\r\na", 400),
     BAD("CL -1", "POST / HTTP/1.1\r\nContent-Length: -1\r\n\r\na", 400),
@@ -341,18 +356,26 @@ static const struct invalid_case invalid[] = {
     BAD("CL over INT64_MAX", "POST / HTTP/1.1\r\nContent-Length: 9223372036854775808\r\n\r\n", 400),
     BAD("TE gzip", "POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\nabc", 400),
     BAD("TE chunked, gzip", "POST / HTTP/1.1\r\nTransfer-Encoding: chunked, gzip\r\n\r\nabc", 400),
-    BAD("TE chunked twice, one field", "POST / HTTP/1.1\r\nTransfer-Encoding: chunked, chunked\r\n\r\n0\r\n\r\n", 400),
+    BAD("TE chunked twice, one field", "POST / HTTP/1.1\r\nTransfer-Encoding: chunked, chunked\r\n"
+                                       "\r\n0\r\n\r\n", 400),
     BAD("TE chunked twice, two fields",
-     "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400),
+     "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n"
+     "\r\n", 400),
     BAD("TE on HTTP/1.0", "POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400),
-    BAD("TE unknown coding", "POST / HTTP/1.1\r\nTransfer-Encoding: foo, chunked\r\n\r\n0\r\n\r\n", 501),
-    BAD("TE chunked, identity", "POST / HTTP/1.1\r\nTransfer-Encoding: chunked, identity\r\n\r\n0\r\n\r\n", 400),
+    BAD("TE unknown coding", "POST / HTTP/1.1\r\nTransfer-Encoding: foo, chunked\r\n\r\n0\r\n"
+                             "\r\n", 501),
+    BAD("TE chunked, identity", "POST / HTTP/1.1\r\nTransfer-Encoding: chunked, identity\r\n\r\n"
+                                "0\r\n\r\n", 400),
     BAD("TE chunked then identity field",
-     "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: identity\r\n\r\n0\r\n\r\n", 400),
-    BAD("TE empty element", "POST / HTTP/1.1\r\nTransfer-Encoding: , chunked\r\n\r\n0\r\n\r\n", 400),
-    BAD("TE gzip + CL", "POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\nContent-Length: 3\r\n\r\nabc", 400),
+     "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: identity\r\n\r\n0\r\n"
+     "\r\n", 400),
+    BAD("TE empty element", "POST / HTTP/1.1\r\nTransfer-Encoding: , chunked\r\n\r\n0\r\n"
+                            "\r\n", 400),
+    BAD("TE gzip + CL", "POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\nContent-Length: 3\r\n\r\n"
+                        "abc", 400),
     BAD("TE identity, chunked + CL",
-     "POST / HTTP/1.1\r\nTransfer-Encoding: identity, chunked\r\nContent-Length: 3\r\n\r\n0\r\n\r\n", 400),
+     "POST / HTTP/1.1\r\nTransfer-Encoding: identity, chunked\r\nContent-Length: 3\r\n\r\n0\r\n"
+     "\r\n", 400),
     BAD("repeated Host", "GET / HTTP/1.1\r\nHost: a\r\nHost: evil\r\n\r\n", 400),
     BAD("repeated Content-Type",
      "GET / HTTP/1.1\r\nContent-Type: a/b\r\ncontent-type: text/html\r\n\r\n", 400),
@@ -373,7 +396,8 @@ static const struct invalid_case invalid[] = {
     BAD("trailer empty name", POSTC "3\r\nabc\r\n0\r\n: x\r\n\r\n", 400),
     BAD("trailer Content-Length", POSTC "3\r\nabc\r\n0\r\nContent-Length: 99\r\n\r\n", 400),
     BAD("trailer Host", POSTC "3\r\nabc\r\n0\r\nhost: evil\r\n\r\n", 400),
-    BAD("trailer Transfer-Encoding", POSTC "3\r\nabc\r\n0\r\nTransfer-Encoding: chunked\r\n\r\n", 400),
+    BAD("trailer Transfer-Encoding", POSTC "3\r\nabc\r\n0\r\nTransfer-Encoding: chunked\r\n"
+                                           "\r\n", 400),
     BAD("trailer space before colon", POSTC "3\r\nabc\r\n0\r\nT : x\r\n\r\n", 400),
     BAD("chunk size trailing space", POSTC "3 \r\nabc\r\n0\r\n\r\n", 400),
     BAD("chunk size plus", POSTC "+3\r\nabc\r\n0\r\n\r\n", 400),
@@ -583,7 +607,8 @@ START_TEST(test_limit_field_size)
     expect_all_ways(ows_bad, &lim, CN_PARSE_ERROR, 431);
     free(ows_ok);
     free(ows_bad);
-    expect_all_ways("GET / HTTP/1.1\r\nX-Very-Long-Name-Here: a\r\n\r\n", &lim, CN_PARSE_ERROR, 431);
+    expect_all_ways("GET / HTTP/1.1\r\nX-Very-Long-Name-Here: a\r\n"
+                    "\r\n", &lim, CN_PARSE_ERROR, 431);
     /* trailers: the same rule ("Transfer-Encoding: chunked" + CRLF is 28) */
     lim.field_size = 30;
     expect_all_ways(POSTC "0\r\nX-Long: 12345678901234567890\r\n\r\n", &lim, CN_PARSE_DONE, 0);
@@ -660,10 +685,10 @@ START_TEST(test_header_lookup)
     cn_http_parser_init(&p, &default_limits);
     cn_http_request_init(&req);
     ck_assert_int_eq(cn_http_parse_head(&p, &req, raw, strlen(raw)), CN_PARSE_DONE);
-    const cn_http_header_t *h = cn_http_request_header(&req, raw, "x-thing");
+    const cn_http_header_t *h = cn_http_request_header(&req, raw, "x-thing", 7);
     ck_assert_ptr_nonnull(h);
     assert_span(raw, h->value, "1", "x-thing");
-    ck_assert_ptr_null(cn_http_request_header(&req, raw, "x-missing"));
+    ck_assert_ptr_null(cn_http_request_header(&req, raw, "x-missing", 9));
     /* DONE is sticky; reset starts a new message reusing the header storage */
     ck_assert_int_eq(cn_http_parse_head(&p, &req, raw, strlen(raw)), CN_PARSE_DONE);
     cn_http_parser_reset(&p);
@@ -713,10 +738,13 @@ struct opt_case {
 
 static const struct opt_case opt_cases[] = {
     /* strip_header_spaces (valid/028) */
-    {"space before colon, default", "GET / HTTP/1.1\r\nContent-Length : 3\r\n\r\nxyz", {0}, .status = 400},
-    {"space before colon, stripped", "GET / HTTP/1.1\r\nContent-Length : 3\r\n\r\nxyz", STRIP, .status = 0,
+    {"space before colon, default", "GET / HTTP/1.1\r\nContent-Length : 3\r\n\r\n"
+                                    "xyz", {0}, .status = 400},
+    {"space before colon, stripped", "GET / HTTP/1.1\r\nContent-Length : 3\r\n\r\n"
+                                     "xyz", STRIP, .status = 0,
      "GET", {{"Content-Length", "3"}}, "xyz", true},
-    {"several spaces stripped", "GET / HTTP/1.1\r\nX-A   :  v \r\nHost: h\r\n\r\n", STRIP, .status = 0, "GET",
+    {"several spaces stripped", "GET / HTTP/1.1\r\nX-A   :  v \r\nHost: h\r\n"
+                                "\r\n", STRIP, .status = 0, "GET",
      {{"X-A", "v"}, {"Host", "h"}}},
     {"strip keeps names tokens", "GET / HTTP/1.1\r\nX A : v\r\n\r\n", STRIP, .status = 400},
     {"strip: HTAB before colon", "GET / HTTP/1.1\r\nX\t : v\r\n\r\n", STRIP, .status = 0, "GET",
@@ -731,7 +759,8 @@ static const struct opt_case opt_cases[] = {
     {"strip: only spaces as name", "GET / HTTP/1.1\r\n : v\r\n\r\n", STRIP, .status = 400},
     /* permit_unconventional_http_method, casefold_http_method (valid/031compat*) */
     {"lowercase method, default", "-blargh /foo HTTP/1.1\r\n\r\n", {0}, .status = 400},
-    {"lowercase method, permitted", "-blargh /foo HTTP/1.1\r\n\r\n", UNCONV, .status = 0, "-blargh"},
+    {"lowercase method, permitted", "-blargh /foo HTTP/1.1\r\n"
+                                    "\r\n", UNCONV, .status = 0, "-blargh"},
     {"lowercase method, casefolded", "-blargh /foo HTTP/1.1\r\n\r\n",
      {.permit_unconventional_method = true, .casefold_method = true}, .status = 0, "-BLARGH"},
     {"casefold alone keeps the default rule", "get / HTTP/1.1\r\n\r\n", CASEFOLD, .status = 400},
@@ -751,13 +780,16 @@ static const struct opt_case opt_cases[] = {
     {"obs-fold, OWS of every line dropped",
      "GET / HTTP/1.1\r\nLong:  one  \r\n \t two \r\n\tthree\r\n\r\n", FOLD, .status = 0, "GET",
      {{"Long", "one two three"}}},
-    {"obs-fold, empty middle line", "GET / HTTP/1.1\r\nL: a\r\n \r\n b\r\n\r\n", FOLD, .status = 0, "GET",
+    {"obs-fold, empty middle line", "GET / HTTP/1.1\r\nL: a\r\n \r\n b\r\n"
+                                    "\r\n", FOLD, .status = 0, "GET",
      {{"L", "a  b"}}},
-    {"obs-fold of Content-Length", "POST / HTTP/1.1\r\nContent-Length:\r\n 2\r\n\r\nhi", FOLD, .status = 0,
+    {"obs-fold of Content-Length", "POST / HTTP/1.1\r\nContent-Length:\r\n 2\r\n\r\n"
+                                   "hi", FOLD, .status = 0,
      "POST", {{"Content-Length", "2"}}, "hi", true},
     {"obs-fold after the request line", "GET / HTTP/1.1\r\n X: y\r\n\r\n", FOLD, .status = 400},
     {"obs-fold: bare LF stays refused", "GET / HTTP/1.1\r\nL: a\n b\r\n\r\n", FOLD, .status = 400},
-    {"obs-fold: CTL stays refused", "GET / HTTP/1.1\r\nL: a\r\n b\x01\r\n\r\n", FOLD, .status = 400},
+    {"obs-fold: CTL stays refused", "GET / HTTP/1.1\r\nL: a\r\n b\x01\r\n"
+                                    "\r\n", FOLD, .status = 400},
     /* header_map (valid/040, valid/040_compat, invalid/040, invalid/chunked_07) */
     {"underscore dropped",
      "GET / HTTP/1.0\r\nTransfer_Encoding: tricked\r\nContent-Length: 7\r\n"
@@ -778,9 +810,11 @@ static const struct opt_case opt_cases[] = {
      MAP(REFUSE), .status = 400},
     {"dropped empty value", "GET / HTTP/1.1\r\nX_A:\r\nB: 1\r\n\r\n", MAP(DROP), .status = 0, "GET",
      {{"B", "1"}}},
-    {"dropped last field", "GET / HTTP/1.1\r\nB: 1\r\nX_A: 2\r\n\r\n", MAP(DROP), .status = 0, "GET",
+    {"dropped last field", "GET / HTTP/1.1\r\nB: 1\r\nX_A: 2\r\n"
+                           "\r\n", MAP(DROP), .status = 0, "GET",
      {{"B", "1"}}},
-    {"dropped field still checked", "GET / HTTP/1.1\r\nX_A: a\x01\r\n\r\n", MAP(DROP), .status = 400},
+    {"dropped field still checked", "GET / HTTP/1.1\r\nX_A: a\x01\r\n"
+                                    "\r\n", MAP(DROP), .status = 400},
     {"stripped name then refused", "GET / HTTP/1.1\r\nX_A : 1\r\n\r\n",
      {.strip_header_spaces = true, .header_map = CN_HTTP_HEADER_MAP_REFUSE}, .status = 400},
 };
