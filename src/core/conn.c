@@ -72,7 +72,8 @@ void cn_conn_set_options(cn_conn_t *c, const cn_conn_options_t *opts)
 {
     cn_http_parser_set_options(&c->parser, &opts->http);
     c->_pp_allow = opts->proxy_allow;
-    c->peer_trusted = opts->proxy_allow != NULL && cn_proxy_allow_match(opts->proxy_allow, c->peer_host);
+    c->peer_trusted =
+        opts->proxy_allow != NULL && cn_proxy_allow_match(opts->proxy_allow, c->peer_host);
     c->_pp_pending = opts->proxy_protocol && c->requests == 0 && c->rbuf.len == 0;
 }
 

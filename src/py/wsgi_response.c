@@ -163,7 +163,8 @@ static int store_header(cn_wsgi_request_t *req, PyObject *item)
 static int build_head(cn_wsgi_request_t *req, cn_buf_t *out, const uint64_t *known_length)
 {
     cn_http_field_t stack[32];
-    cn_http_field_t *fields = req->nfields <= 32 ? stack : cn_xmalloc(req->nfields * sizeof(*fields));
+    cn_http_field_t *fields =
+        req->nfields <= 32 ? stack : cn_xmalloc(req->nfields * sizeof(*fields));
     for (size_t i = 0; i < req->nfields; i++) {
         const cn_wsgi_field_t *f = &req->fields[i];
         fields[i] = (cn_http_field_t){req->hbytes.data + f->name_off, f->name_len,

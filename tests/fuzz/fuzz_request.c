@@ -149,7 +149,8 @@ static void check_body(const cn_http_request_t *req, const struct rec *r, const 
         fz_fail("body: error on a Content-Length or empty body");
     if (decoded != r->body_in || (decoded > 0 && memcmp(mine.data, in, decoded) != 0))
         fz_fail("body: Content-Length bytes not passed through unchanged");
-    if (r->body_rc == CN_PARSE_DONE && decoded != (req->has_content_length ? req->content_length : 0))
+    uint64_t length = req->has_content_length ? req->content_length : 0;
+    if (r->body_rc == CN_PARSE_DONE && decoded != length)
         fz_fail("body: DONE with a length other than Content-Length");
     if (r->body_rc == CN_PARSE_AGAIN && (r->body_in != len || decoded >= req->content_length))
         fz_fail("body: AGAIN with input left or the length reached");
@@ -276,7 +277,8 @@ static bool same_rec(const struct rec *x, const struct rec *y)
            x->decoded == y->decoded && same_span(x->method, y->method) &&
            same_span(x->target, y->target) && same_span(x->path, y->path) &&
            same_span(x->query, y->query) && same_span(x->fragment, y->fragment) &&
-           x->nheaders == y->nheaders && x->header_hash == y->header_hash && x->minor == y->minor && x->has_cl == y->has_cl &&
+           x->nheaders == y->nheaders && x->header_hash == y->header_hash &&
+           x->minor == y->minor && x->has_cl == y->has_cl &&
            x->chunked == y->chunked && x->expect == y->expect &&
            x->keep_alive == y->keep_alive && x->upgrade == y->upgrade && x->cl == y->cl;
 }

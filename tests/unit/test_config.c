@@ -353,7 +353,8 @@ START_TEST(cli_every_flag)
                          "--chdir", "/tmp", "--pythonpath", "a,b", "-e", "K=V", "-n", "name", "-p",
                          "/tmp/pid", "--access-logfile", "/tmp/a", "--access-logformat", "F",
                          "--error-logfile", "/tmp/e", "--log-level", "DEBUG", "--reuse-port",
-                         "--check-config", "--print-config", "--forwarded-allow-ips", "*", "--limit-request-body", "11",
+                         "--check-config", "--print-config", "--forwarded-allow-ips", "*",
+                         "--limit-request-body", "11",
                          "--proxy-protocol", "--strip-header-spaces",
                          "--permit-unconventional-http-method", "--casefold-http-method",
                          "--permit-obsolete-folding", "--header-map", "refuse", "app:wsgi", NULL),
@@ -610,14 +611,15 @@ START_TEST(print_config_format)
     out = open_memstream(&buf, &len);
     cn_config_print(&cfg, out);
     fclose(out);
-    ck_assert_ptr_eq(strstr(buf, "access_log_format                 = " CN_ACCESS_LOG_DEFAULT_FORMAT "\n"),
-                     buf);
+    ck_assert_ptr_eq(
+        strstr(buf, "access_log_format                 = " CN_ACCESS_LOG_DEFAULT_FORMAT "\n"), buf);
     ck_assert_ptr_nonnull(strstr(buf, "\naccesslog                         = None\n"));
     ck_assert_ptr_nonnull(strstr(buf, "\nbind                              = ['a:1', 'b:2']\n"));
     ck_assert_ptr_nonnull(strstr(buf, "\ncheck_config                      = False\n"));
     ck_assert_ptr_nonnull(strstr(buf, "\nconfig                            = None\n"));
     ck_assert_ptr_nonnull(strstr(buf, "\nlimit_request_field_size          = 8190\n"));
-    ck_assert_ptr_nonnull(strstr(buf, "\nraw_env                           = [\"Q=it's\", 'B=\\\\x']\n"));
+    ck_assert_ptr_nonnull(
+        strstr(buf, "\nraw_env                           = [\"Q=it's\", 'B=\\\\x']\n"));
     ck_assert_ptr_nonnull(strstr(buf, "\nworkers                           = 3\n"));
     ck_assert_ptr_nonnull(strstr(buf, "\nworker_class                      = sync\n"));
     snprintf(want, sizeof(want), "\nchdir                             = %s\n", cwd);

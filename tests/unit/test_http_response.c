@@ -99,7 +99,8 @@ START_TEST(test_close_delimited_http10)
     /* HTTP/1.0 with a known length keeps the connection when allowed */
     fr = framing(0, false, true, true, 3);
     ck_assert_str_eq(head("200 OK", NULL, 0, &fr),
-                     "HTTP/1.1 200 OK\r\n" SD "Content-Length: 3\r\nConnection: keep-alive\r\n\r\n");
+                     "HTTP/1.1 200 OK\r\n" SD "Content-Length: 3\r\nConnection: keep-alive\r\n"
+                                              "\r\n");
     ck_assert(fr.keep_alive);
 }
 END_TEST
@@ -113,7 +114,8 @@ START_TEST(test_head_request)
     /* a known length is announced as GET would have */
     fr = framing(1, true, true, true, 42);
     ck_assert_str_eq(head("200 OK", NULL, 0, &fr),
-                     "HTTP/1.1 200 OK\r\n" SD "Content-Length: 42\r\nConnection: keep-alive\r\n\r\n");
+                     "HTTP/1.1 200 OK\r\n" SD "Content-Length: 42\r\nConnection: keep-alive\r\n"
+                                              "\r\n");
     ck_assert(!fr.body_allowed && fr.has_length && fr.content_length == 42);
     /* HTTP/1.0 HEAD with unknown length is not close-delimited */
     fr = framing(0, true, true, false, 0);
@@ -145,7 +147,8 @@ START_TEST(test_no_body_statuses)
     /* an app Content-Length is dropped for 204 but kept for 304 */
     cn_http_field_t f[] = {F("Content-Length", "10"), F("ETag", "\"x\"")};
     cn_http_framing_t fr = framing(1, false, true, false, 0);
-    ck_assert_str_eq(head("204 No Content", f, 2, &fr), "HTTP/1.1 204 No Content\r\nETag: \"x\"\r\n" SD
+    ck_assert_str_eq(head("204 No Content", f, 2, &fr), "HTTP/1.1 204 No Content\r\n"
+                                                        "ETag: \"x\"\r\n" SD
                                                         "Connection: keep-alive\r\n\r\n");
     ck_assert(!fr.has_length);
     fr = framing(1, false, true, false, 0);
@@ -164,7 +167,8 @@ START_TEST(test_keep_alive_vs_close)
     ck_assert(!fr.keep_alive);
     fr = framing(1, false, false, false, 0);
     ck_assert_str_eq(head("200 OK", NULL, 0, &fr),
-                     "HTTP/1.1 200 OK\r\n" SD "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n");
+                     "HTTP/1.1 200 OK\r\n" SD "Transfer-Encoding: chunked\r\nConnection: close\r\n"
+                                              "\r\n");
     ck_assert(!fr.keep_alive && fr.chunked);
 }
 END_TEST

@@ -50,7 +50,8 @@ END_TEST
 /* Parse a head and ask which scheme the headers claim. */
 static int scheme_of(const char *head, bool *https)
 {
-    static const char *defaults = "X-FORWARDED-PROTOCOL=ssl,X-FORWARDED-PROTO=https,X-FORWARDED-SSL=on";
+    static const char *defaults =
+        "X-FORWARDED-PROTOCOL=ssl,X-FORWARDED-PROTO=https,X-FORWARDED-SSL=on";
     cn_scheme_headers_t sh;
     char err[CN_ERR_LEN];
     ck_assert_int_eq(cn_scheme_headers_parse(&sh, defaults, err), 0);
@@ -77,10 +78,12 @@ START_TEST(scheme_headers)
     ck_assert(https);
     ck_assert_int_eq(scheme_of("GET / HTTP/1.1\r\nX-Forwarded-Proto: http\r\n\r\n", &https), 0);
     ck_assert(!https);
-    ck_assert_int_eq(scheme_of("GET / HTTP/1.1\r\nX-Forwarded-Ssl: on\r\nX-Forwarded-Proto: https\r\n\r\n", &https), 0);
+    ck_assert_int_eq(scheme_of("GET / HTTP/1.1\r\nX-Forwarded-Ssl: on\r\n"
+                               "X-Forwarded-Proto: https\r\n\r\n", &https), 0);
     ck_assert(https);
     /* two headers that disagree: Gunicorn's InvalidSchemeHeaders */
-    ck_assert_int_eq(scheme_of("GET / HTTP/1.1\r\nX-Forwarded-Proto: https\r\nX-Forwarded-Ssl: off\r\n\r\n", &https), -1);
+    ck_assert_int_eq(scheme_of("GET / HTTP/1.1\r\nX-Forwarded-Proto: https\r\n"
+                               "X-Forwarded-Ssl: off\r\n\r\n", &https), -1);
 }
 END_TEST
 

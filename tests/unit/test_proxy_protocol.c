@@ -85,12 +85,13 @@ static const struct pp_case cases[] = {
     PP("v2 transport 3", V2SIG "\x21\x13\x00\x0c", CN_PROXY_PROTOCOL_ERROR),
     PP("v2 TCP4 too short", V2SIG "\x21\x11\x00\x0b\x01\x02\x03\x04\x05\x06\x07\x08\x00\x50\x00",
        CN_PROXY_PROTOCOL_ERROR),
-    PP("v2 TCP6 too short", V2SIG "\x21\x21\x00\x0c\x01\x02\x03\x04\x05\x06\x07\x08\x00\x50\x00\x51",
+    PP("v2 TCP6 too short",
+       V2SIG "\x21\x21\x00\x0c\x01\x02\x03\x04\x05\x06\x07\x08\x00\x50\x00\x51",
        CN_PROXY_PROTOCOL_ERROR),
 };
 
-static enum cn_proxy_protocol_result parse(const char *raw, size_t n, cn_proxy_protocol_info_t *info,
-                                           size_t *used)
+static enum cn_proxy_protocol_result parse(const char *raw, size_t n,
+                                           cn_proxy_protocol_info_t *info, size_t *used)
 {
     const char *why = NULL;
     char *copy = malloc(n ? n : 1); /* exact size: ASan sees any over-read */

@@ -84,7 +84,10 @@ static void fixture_init(fixture_t *f, int expect)
     f->signals_blocked = true;
 }
 
-static void on_deadline(struct ev_loop *loop, ev_timer *t, int revents) { ev_break(loop, EVBREAK_ALL); }
+static void on_deadline(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    ev_break(loop, EVBREAK_ALL);
+}
 
 /* Run the loop until every expected completion came, or 10 s passed. */
 static void run_until_done(fixture_t *f)
