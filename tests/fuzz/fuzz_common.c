@@ -107,15 +107,12 @@ static bool ref_tchar(unsigned char c)
 
 static bool ref_ctl(unsigned char c) { return (c < 0x20 && c != '\t') || c == 0x7f; }
 
+/* Written apart from cn_hex_value on purpose: a reference, not a copy. */
 static int ref_hex(unsigned char c)
 {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
+    static const char digits[] = "00112233445566778899aAbBcCdDeEfF";
+    const char *at = c != 0 ? memchr(digits, c, sizeof(digits) - 1) : NULL;
+    return at != NULL ? (int)(at - digits) / 2 : -1;
 }
 
 static size_t skip_ows(const char *in, size_t len, size_t i)

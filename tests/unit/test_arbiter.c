@@ -10,8 +10,8 @@
 #include "cunicorn/arbiter.h"
 #include "cunicorn/log.h"
 #include "cunicorn/pidfile.h"
+#include "unit.h"
 
-#include <check.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -878,10 +878,5 @@ static Suite *arbiter_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(arbiter_suite());
-    srunner_set_fork_status(sr, CK_FORK);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return cn_unit_run(arbiter_suite());
 }

@@ -6,8 +6,8 @@
 #include "cunicorn/config.h"
 #include "cunicorn/http.h"
 #include "cunicorn/log.h"
+#include "unit.h"
 
-#include <check.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -747,10 +747,5 @@ static Suite *config_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(config_suite());
-    int failed;
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? 0 : 1;
+    return cn_unit_run(config_suite());
 }

@@ -1,8 +1,8 @@
 /* test_http_chars.c - the shared character classes of HTTP's grammar
  * (cunicorn/http_chars.h), checked byte by byte against the RFC text. */
 #include "cunicorn/http_chars.h"
+#include "unit.h"
 
-#include <check.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -58,7 +58,7 @@ START_TEST(test_trim_ows)
 }
 END_TEST
 
-int main(void)
+static Suite *http_chars_suite(void)
 {
     Suite *s = suite_create("http_chars");
     TCase *tc = tcase_create("classes");
@@ -67,9 +67,10 @@ int main(void)
     tcase_add_test(tc, test_hex_value);
     tcase_add_test(tc, test_trim_ows);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return s;
+}
+
+int main(void)
+{
+    return cn_unit_run(http_chars_suite());
 }

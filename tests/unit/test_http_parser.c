@@ -4,8 +4,8 @@
  * read is a fresh heap copy, so spans must be offsets and ASan sees any read
  * past what was passed in. */
 #include "cunicorn/http.h"
+#include "unit.h"
 
-#include <check.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -939,9 +939,5 @@ static Suite *http_parser_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(http_parser_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return cn_unit_run(http_parser_suite());
 }

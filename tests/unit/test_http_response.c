@@ -2,8 +2,8 @@
  * status/header validation, chunk headers, Date and canned errors. The Date
  * we generate is dynamic: render() replaces it with "Date: DATE". */
 #include "cunicorn/http.h"
+#include "unit.h"
 
-#include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -340,9 +340,5 @@ static Suite *http_response_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(http_response_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return cn_unit_run(http_response_suite());
 }

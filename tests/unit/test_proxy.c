@@ -1,7 +1,7 @@
 /* test_proxy.c - forwarded_allow_ips matching and secure scheme headers. */
 #include "cunicorn/proxy.h"
+#include "unit.h"
 
-#include <check.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -100,7 +100,7 @@ START_TEST(scheme_header_spec_errors)
 }
 END_TEST
 
-int main(void)
+static Suite *proxy_suite(void)
 {
     Suite *s = suite_create("proxy");
     TCase *tc = tcase_create("core");
@@ -109,9 +109,10 @@ int main(void)
     tcase_add_test(tc, scheme_headers);
     tcase_add_test(tc, scheme_header_spec_errors);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return s;
+}
+
+int main(void)
+{
+    return cn_unit_run(proxy_suite());
 }

@@ -4,9 +4,9 @@
  * (trusted, untrusted, no preamble, malformed, cut short). */
 #include "cunicorn/conn.h"
 #include "cunicorn/proxy_protocol.h"
+#include "unit.h"
 
 #include <arpa/inet.h>
-#include <check.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -312,9 +312,5 @@ static Suite *proxy_protocol_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(proxy_protocol_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return cn_unit_run(proxy_protocol_suite());
 }

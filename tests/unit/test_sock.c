@@ -1,8 +1,8 @@
 /* test_sock.c - bind syntax, TCP v4/v6 and unix listeners, fd:// adoption. */
 #include "cunicorn/sock.h"
+#include "unit.h"
 
 #include <arpa/inet.h>
-#include <check.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -430,10 +430,5 @@ static Suite *sock_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(sock_suite());
-    int failed;
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? 0 : 1;
+    return cn_unit_run(sock_suite());
 }

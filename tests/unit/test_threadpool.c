@@ -2,8 +2,8 @@
  * thread, completions come back on the loop thread in a batch, per-thread
  * hooks run once per thread, and stop is bounded in time. */
 #include "cunicorn/threadpool.h"
+#include "unit.h"
 
-#include <check.h>
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
@@ -178,9 +178,5 @@ static Suite *pool_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(pool_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return cn_unit_run(pool_suite());
 }

@@ -1,79 +1,59 @@
 /* test_timeouts.c - the worker's time limits from the settings, with the 0
- * and negative cases. */
+ * and negative cases: one row per setting combination, every field checked. */
 #include "cunicorn/timeouts.h"
+#include "unit.h"
 
-#include <check.h>
 #include <stdlib.h>
 
-START_TEST(defaults)
+#define IO_DEFAULT CN_TIMEOUTS_IO_DEFAULT
+#define BEAT_MAX CN_TIMEOUTS_BEAT_MAX
+#define LOOP CN_TIMEOUTS_LOOP_WRITE
+
+static const struct timeouts_case {
+    const char *name;
+    int timeout, keepalive, graceful; /* the settings */
+    cn_timeouts_t want;
+} cases[] = {
+    {"Gunicorn's defaults", 30, 2, 30, {30, 2, true, BEAT_MAX, 30, LOOP}},
+    {"timeout 0 keeps a read limit", 0, 2, 30, {IO_DEFAULT, 2, true, BEAT_MAX, 30, LOOP}},
+    {"negative timeout as 0", -5, 2, 30, {IO_DEFAULT, 2, true, BEAT_MAX, 30, LOOP}},
+    /* without keep-alive, idle is a new connection's wait for its request */
+    {"keepalive 0", 10, 0, 30, {10, 10, false, BEAT_MAX, 30, LOOP}},
+    {"negative keepalive as 0", 10, -1, 30, {10, 10, false, BEAT_MAX, 30, LOOP}},
+    {"both 0: never an immediate deadline", 0, 0, 30,
+     {IO_DEFAULT, IO_DEFAULT, false, BEAT_MAX, 30, LOOP}},
+    /* beats at least 4 times per timeout */
+    {"timeout 1 beats often", 1, 2, 30, {1, 2, true, 0.25, 30, LOOP}},
+    {"graceful 0", 30, 2, 0, {30, 2, true, BEAT_MAX, 0, LOOP}},
+    {"negative graceful as 0", 30, 2, -3, {30, 2, true, BEAT_MAX, 0, LOOP}},
+    {"graceful 7", 30, 2, 7, {30, 2, true, BEAT_MAX, 7, LOOP}},
+};
+
+START_TEST(from_settings)
 {
-    /* Gunicorn's defaults: timeout 30, keepalive 2, graceful_timeout 30 */
-    cn_timeouts_t t = cn_timeouts_from_settings(30, 2, 30);
-    ck_assert_double_eq(t.io, 30);
-    ck_assert(t.keepalive);
-    ck_assert_double_eq(t.idle, 2);
-    ck_assert_double_eq(t.heartbeat, CN_TIMEOUTS_BEAT_MAX);
-    ck_assert_double_eq(t.graceful, 30);
-    ck_assert_double_eq(t.loop_write, CN_TIMEOUTS_LOOP_WRITE);
+    const struct timeouts_case *tc = &cases[_i];
+    cn_timeouts_t t = cn_timeouts_from_settings(tc->timeout, tc->keepalive, tc->graceful);
+    ck_assert_msg(t.io == tc->want.io, "%s: io %g", tc->name, t.io);
+    ck_assert_msg(t.idle == tc->want.idle, "%s: idle %g", tc->name, t.idle);
+    ck_assert_msg(t.keepalive == tc->want.keepalive, "%s: keepalive", tc->name);
+    ck_assert_msg(t.heartbeat == tc->want.heartbeat, "%s: heartbeat %g", tc->name, t.heartbeat);
+    ck_assert_msg(t.graceful == tc->want.graceful, "%s: graceful %g", tc->name, t.graceful);
+    ck_assert_msg(t.loop_write == tc->want.loop_write, "%s: loop_write", tc->name);
+    if (tc->timeout > 0) /* the master checks every `timeout`: two beats fit in it */
+        ck_assert(t.heartbeat * 2 < tc->timeout);
 }
 END_TEST
 
-START_TEST(timeout_zero_or_negative_keeps_a_read_limit)
-{
-    for (int v = -5; v <= 0; v++) {
-        cn_timeouts_t t = cn_timeouts_from_settings(v, 2, 30);
-        ck_assert_double_eq(t.io, CN_TIMEOUTS_IO_DEFAULT);
-        ck_assert_double_eq(t.idle, 2);
-        ck_assert_double_eq(t.heartbeat, CN_TIMEOUTS_BEAT_MAX);
-    }
-}
-END_TEST
-
-START_TEST(keepalive_off)
-{
-    for (int v = -1; v <= 0; v++) {
-        cn_timeouts_t t = cn_timeouts_from_settings(10, v, 30);
-        ck_assert(!t.keepalive);
-        ck_assert_double_eq(t.idle, 10); /* a new connection's first request */
-    }
-    /* both off: never an immediate deadline */
-    cn_timeouts_t t = cn_timeouts_from_settings(0, 0, 30);
-    ck_assert(!t.keepalive);
-    ck_assert_double_eq(t.io, CN_TIMEOUTS_IO_DEFAULT);
-    ck_assert_double_eq(t.idle, CN_TIMEOUTS_IO_DEFAULT);
-}
-END_TEST
-
-START_TEST(short_timeout_beats_often)
-{
-    cn_timeouts_t t = cn_timeouts_from_settings(1, 2, 30);
-    ck_assert_double_eq(t.io, 1);
-    ck_assert_double_eq(t.heartbeat, 0.25);
-    ck_assert(t.heartbeat * 2 < 1);
-}
-END_TEST
-
-START_TEST(graceful_zero_and_negative)
-{
-    ck_assert_double_eq(cn_timeouts_from_settings(30, 2, 0).graceful, 0);
-    ck_assert_double_eq(cn_timeouts_from_settings(30, 2, -3).graceful, 0);
-    ck_assert_double_eq(cn_timeouts_from_settings(30, 2, 7).graceful, 7);
-}
-END_TEST
-
-int main(void)
+static Suite *timeouts_suite(void)
 {
     Suite *s = suite_create("timeouts");
     TCase *tc = tcase_create("core");
-    tcase_add_test(tc, defaults);
-    tcase_add_test(tc, timeout_zero_or_negative_keeps_a_read_limit);
-    tcase_add_test(tc, keepalive_off);
-    tcase_add_test(tc, short_timeout_beats_often);
-    tcase_add_test(tc, graceful_zero_and_negative);
+    tcase_add_loop_test(tc, from_settings, 0, (int)(sizeof(cases) / sizeof(cases[0])));
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return s;
+}
+
+int main(void)
+{
+    return cn_unit_run(timeouts_suite());
 }
