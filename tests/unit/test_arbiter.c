@@ -48,8 +48,8 @@ typedef struct fake {
 
 typedef struct shared {
     int nspawned;
-    pid_t pids[MAXW];
-    int index[MAXW];
+    pid_t pids[MAXW];  /* by age: pids[0] is worker 1 */
+    int index[MAXW];   /* the ctx->index each worker got */
     int alive;
     int terms;    /* workers that saw TERM */
     int finished; /* workers that completed their graceful exit */
@@ -137,11 +137,17 @@ static int fake_main(void *ud, cn_worker_ctx_t *ctx)
     const fake_t *f = ud;
     cn_worker_flags_t flags = {0};
     cn_worker_signals_install(&flags);
-    int i = __atomic_fetch_add(&sh->nspawned, 1, __ATOMIC_SEQ_CST);
-    if (i < MAXW) {
+    /* Slot by age (spawn order), not by which child ran first: forked
+     * workers start running in any order on a busy machine. Recorded
+     * before nspawned counts it, so a test that saw the count sees it. */
+    if (f->mode == M_EXIT3_LATER && ctx->index == 1)
+        sleep_ms(100); /* the healthy worker runs last, as on a busy machine */
+    int i = ctx->index - 1;
+    if (i >= 0 && i < MAXW) {
         sh->index[i] = ctx->index;
         __atomic_store_n(&sh->pids[i], getpid(), __ATOMIC_SEQ_CST);
     }
+    __atomic_fetch_add(&sh->nspawned, 1, __ATOMIC_SEQ_CST);
     if (ctx->ppid != getppid() || ctx->heartbeat == NULL || ctx->index < 1 ||
         ctx->nlisteners != cfg.nlisteners || ctx->listeners != cfg.listeners)
         __atomic_fetch_add(&sh->bad_ctx, 1, __ATOMIC_SEQ_CST);
