@@ -1,6 +1,7 @@
-/* py_boot.h - the start-up helpers written in Python (app import with
- * Gunicorn's rules, config-file execution, virtualenv activation). They run
- * once per process, never per request, so Python is the clearer language. */
+/* py_boot.h - the start-up helpers written in Python, src/py/boot.py (app
+ * import with Gunicorn's rules, config-file execution, virtualenv
+ * activation), embedded in the binary at build time. They run once per
+ * process, never per request, so Python is the clearer language. */
 #ifndef CUNICORN_PY_BOOT_H
 #define CUNICORN_PY_BOOT_H
 
