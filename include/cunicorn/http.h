@@ -91,11 +91,10 @@ typedef struct cn_http_parser {
     const char *_base;        /* borrowed: start of the head buffer */
     size_t _fed;              /* bytes of the head buffer llhttp has seen */
     uint32_t _line_len;       /* bytes of the request line so far */
-    uint32_t _field_len;      /* bytes of the current header field so far */
+    uint32_t _field_len;      /* bytes of the current trailer field so far */
     int _last_cb;             /* which span callback ran last */
     bool _head_done;
     bool _body_done;
-    cn_buf_t *_body_out;      /* borrowed during parse_body */
     const char *_exec_end;    /* borrowed: end of the bytes of the running llhttp_execute() */
     uint32_t _ntrailers;      /* trailer fields seen (bounded by limits.fields) */
     /* The request line is parsed here, not by llhttp (which is fed a

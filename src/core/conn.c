@@ -322,8 +322,7 @@ int cn_conn_fail(cn_conn_t *c, int status, const char *reason)
 /* The one place the parser's verdict becomes the connection's. */
 static int parser_failed(cn_conn_t *c)
 {
-    return cn_conn_fail(c, c->parser.status ? c->parser.status : 400,
-                        c->parser.reason ? c->parser.reason : "malformed request");
+    return cn_conn_fail(c, c->parser.status, c->parser.reason);
 }
 
 void cn_conn_reject(cn_conn_t *c)

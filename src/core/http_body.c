@@ -94,6 +94,7 @@ int http_body_start(cn_http_parser_t *p)
     p->_remaining = req->content_length;
     p->_bstate = req->chunked ? B_SIZE : req->content_length > 0 ? B_LENGTH : B_DONE;
     p->_chunk_line = 0;
+    p->_ntrailers = 0; /* each trailer field resets its own counters */
     p->_body_done = p->_bstate == B_DONE;
     return 0;
 }

@@ -91,14 +91,14 @@ int http_check_headers(cn_http_parser_t *p)
  * [*s, *e). *i is left on the comma after it (or at n). */
 void http_list_item(const char *v, size_t n, size_t *i, size_t *s, size_t *e)
 {
-    while (*i < n && cn_http_is_ows(v[*i]))
-        (*i)++;
-    *s = *i;
+    size_t start = *i;
     while (*i < n && v[*i] != ',')
         (*i)++;
-    *e = *i;
-    while (*e > *s && cn_http_is_ows(v[*e - 1]))
-        (*e)--;
+    const char *item = v + start;
+    size_t len = *i - start;
+    cn_http_trim_ows(&item, &len);
+    *s = (size_t)(item - v);
+    *e = *s + len;
 }
 
 /* Connection is a comma list of tokens, possibly over several fields. */

@@ -110,18 +110,11 @@ void cn_http_parser_reset(cn_http_parser_t *p)
     p->_base = NULL;
     p->_fed = 0;
     p->_line_len = 0;
-    p->_field_len = 0;
     p->_last_cb = CB_NONE;
-    p->_head_done = false;
-    p->_body_done = false;
-    p->_body_out = NULL;
+    p->_head_done = false; /* the body decoder's state is set by http_body_start */
     p->_exec_end = NULL;
-    p->_ntrailers = 0;
     p->_line_done = false;
     p->_scan = 0;
-    p->_tname_len = 0;
-    p->_chunk_line = 0;
-    p->_remaining = 0;
     p->_nfields = 0;
     p->_drop_field = false;
     p->_folded = false;
@@ -248,13 +241,9 @@ static int on_header_value_complete(llhttp_t *ll)
         return http_reject(p, 400, "empty header name");
     const char *v = p->_base + h->value.off;
     if (last == CB_VALUE) { /* else empty */
-        while (h->value.len > 0 && cn_http_is_ows(v[0])) {
-            v++;
-            h->value.off++;
-            h->value.len--;
-        }
-        while (h->value.len > 0 && cn_http_is_ows(v[h->value.len - 1]))
-            h->value.len--;
+        size_t n = h->value.len;
+        cn_http_trim_ows(&v, &n);
+        h->value = (cn_span_t){off_of(p, v), (uint32_t)n};
     }
     for (uint32_t i = 0; i < h->value.len; i++) {
         unsigned char c = (unsigned char)v[i];
@@ -457,16 +446,13 @@ static void unfold_value(cn_http_header_t *h, char *buf)
     char *v = buf + h->value.off;
     uint32_t n = h->value.len, r = 0, o = 0;
     for (;;) {
-        uint32_t s = r, e;
+        const char *line = v + r;
         while (r < n && v[r] != '\r')
             r++;
-        e = r;
-        while (s < e && cn_http_is_ows(v[s]))
-            s++;
-        while (e > s && cn_http_is_ows(v[e - 1]))
-            e--;
-        memmove(v + o, v + s, e - s);
-        o += e - s;
+        size_t len = (size_t)(v + r - line);
+        cn_http_trim_ows(&line, &len);
+        memmove(v + o, line, len);
+        o += (uint32_t)len;
         if (r >= n)
             break;
         v[o++] = ' ';

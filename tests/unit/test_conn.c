@@ -563,6 +563,28 @@ START_TEST(test_pipelining)
 }
 END_TEST
 
+/* Each request's trailers count against limit_request_fields on their
+ * own: the count starts again for the next request on the connection. */
+START_TEST(test_trailer_count_is_per_request)
+{
+    cn_http_limits_t limits = {4094, 1, 8190, 0};
+    struct pair pr;
+    pair_open_limits(&pr, &limits);
+    client_send(&pr, "POST /a HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nT: 1\r\n\r\n"
+                     "POST /b HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nT: 2\r\n\r\n");
+    for (int i = 0; i < 2; i++) {
+        if (i > 0)
+            cn_conn_next_request(&pr.c);
+        ck_assert_int_eq(cn_conn_read_head(&pr.c, cn_now() + 2), 0);
+        cn_buf_t got = CN_BUF_INIT;
+        ck_assert_msg(read_body(&pr, &got) == 0, "request %d: %s", i + 1,
+                      pr.c.error.reason ? pr.c.error.reason : "");
+        cn_buf_free(&got);
+    }
+    pair_close(&pr);
+}
+END_TEST
+
 /* ---- writing ------------------------------------------------------------------- */
 
 /* A megabyte through a small send buffer: writev returns short, conn
@@ -634,7 +656,7 @@ static Suite *conn_suite(void)
     suite_add_tcase(s, tc);
     tc = tcase_create("reuse");
     CN_UNIT_ADD(tc, test_drain_then_next_request, test_drain_refuses_too_much, test_keep_alive,
-                test_pipelining);
+                test_pipelining, test_trailer_count_is_per_request);
     suite_add_tcase(s, tc);
     tc = tcase_create("write");
     CN_UNIT_ADD(tc, test_writev_small_send_buffer, test_write_timeout, test_write_to_closed_peer);
