@@ -46,4 +46,9 @@ typedef int (*cn_worker_main_cb)(void *ud, cn_worker_ctx_t *ctx);
  * the master's other handlers to defaults, unblock signals. */
 void cn_worker_signals_install(cn_worker_flags_t *flags);
 
+/** Block TERM/INT/QUIT/USR1 until the next cn_worker_signals_install: for
+ * code that hands their dispositions back to SIG_DFL (libev closing its
+ * signal watchers) and must not be killed before the handlers return. */
+void cn_worker_signals_hold(void);
+
 #endif

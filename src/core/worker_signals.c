@@ -53,9 +53,19 @@ static void set_handler(int sig, void (*fn)(int))
     sigaction(sig, &sa, NULL);
 }
 
+static const int handled[] = {SIGTERM, SIGINT, SIGQUIT, SIGUSR1};
+
+void cn_worker_signals_hold(void)
+{
+    sigset_t held;
+    sigemptyset(&held);
+    for (size_t i = 0; i < CN_ARRAY_LEN(handled); i++)
+        sigaddset(&held, handled[i]);
+    sigprocmask(SIG_BLOCK, &held, NULL);
+}
+
 void cn_worker_signals_install(cn_worker_flags_t *flags)
 {
-    static const int handled[] = {SIGTERM, SIGINT, SIGQUIT, SIGUSR1};
     static const int ignored[] = {SIGPIPE, SIGHUP, SIGTTIN, SIGTTOU, SIGWINCH};
     static const int defaulted[] = {SIGCHLD, SIGUSR2, SIGABRT};
     sigset_t all;

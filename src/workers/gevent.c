@@ -627,8 +627,14 @@ static int gevent_run(cn_worker_t *w)
         w->abandoned = true; /* greenlets still reference this stack frame */
         return rc;
     }
+    /* libev gives a signal back to SIG_DFL when its last watcher closes: a
+     * TERM repeated while the worker exits must still be a no-op, not a kill,
+     * so the signals wait, blocked, until the worker's own handlers are back
+     * (cn_worker_signals_install unblocks them). */
+    cn_worker_signals_hold();
     for (Py_ssize_t i = 0; gw.hub_watchers && i < PyList_GET_SIZE(gw.hub_watchers); i++)
         call_quietly(PyList_GET_ITEM(gw.hub_watchers, i), gw.str_close);
+    cn_worker_signals_install(&w->flags);
     PyObject **refs[] = {&gw.loop,      &gw.hub_switch, &gw.joinall,     &gw.sleep,
                          &gw.pool,      &gw.acceptors,  &gw.hub_watchers, &gw.str_start,
                          &gw.str_stop,  &gw.str_close,  &gw.self};

@@ -82,7 +82,11 @@ static uint64_t restart_after(const cn_config_t *cfg)
 int cn_worker_main(void *ud, cn_worker_ctx_t *ctx)
 {
     const cn_config_t *cfg = ud;
-    cn_worker_t w;
+    /* Process lifetime, not this frame's: the signal handlers keep a pointer
+     * to w.flags and an abandoned run() leaves threads that still use w, so
+     * neither a TERM arriving after this returns (while the exit is logged)
+     * nor such a thread may write into whatever reuses the stack. */
+    static cn_worker_t w;
     memset(&w, 0, sizeof(w));
     w.ctx = ctx;
     w.cfg = cfg;

@@ -260,3 +260,27 @@ def test_quick_stop_does_not_wait(make_server, sig):
     finally:
         idle.close()
         busy.close()
+
+
+def test_signals_during_worker_exit_are_harmless(make_server):
+    """TERM after TERM while a worker leaves: the handler used to store its
+    flag through a pointer into cn_worker_main's returned stack frame, so a
+    late signal overwrote the exit path's locals (a crash under UBSan, seen
+    once in CI after HUP). Each worker, told to stop, must exit 0."""
+    s = make_server("app_env:app", workers=1)
+    for _ in range(5):
+        (pid,) = wait_until(lambda: (lambda p: p if len(p) == 1 else None)(s.worker_pids()),
+                            15, what="one worker")
+        assert s.get("/").status == 200  # booted: its handlers are in place
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and pid_alive(pid):
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                break
+        assert not pid_alive(pid), "worker %d still running after 10 s of TERM" % pid
+        wait_until(lambda: pid not in s.worker_pids(), 10, what="worker %d reaped" % pid)
+        log = s.log_text()
+        assert "Worker (pid:%d) exited" % pid not in log, log[-3000:]
+        assert "Worker with pid %d was terminated" % pid not in log, log[-3000:]
+        assert "runtime error" not in log, log[-3000:]

@@ -846,6 +846,21 @@ START_TEST(worker_signals_interrupt_blocking_calls)
 }
 END_TEST
 
+/* Held signals survive a reset to SIG_DFL (what libev does when it closes
+ * its watchers) and reach the handlers once they are installed again. */
+START_TEST(worker_signals_hold_until_reinstalled)
+{
+    cn_worker_flags_t flags = {0};
+    cn_worker_signals_install(&flags);
+    cn_worker_signals_hold();
+    signal(SIGTERM, SIG_DFL);
+    raise(SIGTERM);
+    ck_assert_int_eq(flags.stop, 0);
+    cn_worker_signals_install(&flags);
+    ck_assert_int_eq(flags.stop, 1);
+}
+END_TEST
+
 static Suite *arbiter_suite(void)
 {
     Suite *s = suite_create("arbiter");
@@ -878,6 +893,7 @@ static Suite *arbiter_suite(void)
     tcase_add_test(tc, heartbeat_unit);
     tcase_add_test(tc, worker_signals_set_flags);
     tcase_add_test(tc, worker_signals_interrupt_blocking_calls);
+    tcase_add_test(tc, worker_signals_hold_until_reinstalled);
     suite_add_tcase(s, tc);
     return s;
 }
