@@ -8,6 +8,7 @@
 #include "cunicorn/arbiter.h"
 #include "cunicorn/config.h"
 #include "cunicorn/log.h"
+#include "cunicorn/owner.h"
 #include "cunicorn/pidfile.h"
 #include "cunicorn/sock.h"
 
@@ -15,11 +16,29 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static int load_settings(cn_config_t *cfg, int argc, char **argv);
 static int open_listeners(const cn_config_t *cfg, cn_listener_t **out, size_t *n);
 static int apply_environment(const cn_config_t *cfg);
+static void warn_ignored(const cn_config_t *cfg);
+static int open_listener(const cn_config_t *cfg, cn_listener_t *l, const cn_addr_t *addr,
+                         char *err);
+
+/* One line naming the accepted-and-ignored Gunicorn settings given. */
+static void warn_ignored(const cn_config_t *cfg)
+{
+    char names[CN_ERR_LEN] = "";
+    size_t len = 0;
+    for (size_t i = 0; i < cfg->ignored.n && len < sizeof(names); i++)
+        len += (size_t)snprintf(names + len, sizeof(names) - len, "%s%s", i ? ", " : "",
+                                cfg->ignored.items[i]);
+    if (cfg->ignored.n > 0)
+        cn_log_warning("Ignoring Gunicorn settings that have no effect in cunicorn: %s "
+                       "(docs/settings.md says why)",
+                       names);
+}
 
 static int fail(int code, const char *msg)
 {
@@ -48,6 +67,7 @@ int main(int argc, char **argv)
     if (cn_log_open(cfg.errorlog, level, err) < 0 ||
         cn_access_log_open(cfg.accesslog, cfg.access_log_format, err) < 0)
         return fail(1, err);
+    warn_ignored(&cfg);
     if (cn_worker_class_find(cfg.worker_class) == NULL) {
         snprintf(err, sizeof(err), "worker class '%s' is not available in this build",
                  cfg.worker_class);
@@ -98,9 +118,13 @@ static int load_settings(cn_config_t *cfg, int argc, char **argv)
         return 0; /* --help, --version */
     if (rc < 0)
         return fail(code, err);
-    const char *env_args = getenv("CUNICORN_CMD_ARGS");
-    if (env_args != NULL && cn_config_parse_env_args(cfg, env_args, &code, err) < 0)
-        return fail(code, err);
+    /* Gunicorn's variable, then ours: where both name a setting ours wins */
+    static const char *const env_vars[] = {"GUNICORN_CMD_ARGS", "CUNICORN_CMD_ARGS"};
+    for (size_t i = 0; i < CN_ARRAY_LEN(env_vars); i++) {
+        const char *env_args = getenv(env_vars[i]);
+        if (env_args != NULL && cn_config_parse_env_args(cfg, env_args, &code, err) < 0)
+            return fail(code, err);
+    }
     if (cn_py_init(err) < 0)
         return fail(1, err);
     const char *path = cfg->config;
@@ -130,6 +154,29 @@ static int apply_environment(const cn_config_t *cfg)
     return 0;
 }
 
+/* One listener; a unix socket is bound under cfg->umask (Gunicorn's default
+ * 0 makes it 0777) and then given to user/group, as Gunicorn does, so the
+ * workers (and a proxy in their group) may use it. */
+static int open_listener(const cn_config_t *cfg, cn_listener_t *l, const cn_addr_t *addr,
+                         char *err)
+{
+    bool unix_path = addr->kind == CN_ADDR_UNIX;
+    mode_t old = unix_path ? umask((mode_t)cfg->umask) : 0;
+    int rc = cn_listener_open(l, addr, cfg->backlog, cfg->reuse_port, err);
+    if (unix_path)
+        umask(old);
+    cn_owner_t owner;
+    if (rc == 0 && unix_path && (cfg->user != NULL || cfg->group != NULL) &&
+        cn_owner_resolve(cfg->user, cfg->group, &owner, err) == 0 &&
+        chown(addr->path, owner.set_uid ? owner.uid : (uid_t)-1,
+              owner.set_gid ? owner.gid : (gid_t)-1) < 0) {
+        cn_err(err, "cannot give %s to user/group: %s", addr->path, strerror(errno));
+        cn_listener_close(l, true);
+        return -1;
+    }
+    return rc;
+}
+
 /* Bind every address before forking; Gunicorn retries a busy address five
  * times, a second apart. */
 static int open_listeners(const cn_config_t *cfg, cn_listener_t **out, size_t *n)
@@ -143,7 +190,7 @@ static int open_listeners(const cn_config_t *cfg, cn_listener_t **out, size_t *n
             return -1;
         }
         int tries = 5;
-        while (cn_listener_open(&ls[i], &addr, cfg->backlog, cfg->reuse_port, err) < 0) {
+        while (open_listener(cfg, &ls[i], &addr, err) < 0) {
             int why = errno; /* before logging, which may change it */
             cn_log_error("%s", err);
             if (why != EADDRINUSE || --tries == 0) {

@@ -58,10 +58,15 @@ typedef struct cn_config {
     cn_strlist_t raw_env; /* KEY=VALUE */
     char *proc_name;
     char *pidfile;
+    char *user;        /* worker user: name or uid; NULL = the master's */
+    char *group;       /* worker group: name or gid; NULL = the master's */
+    int umask;         /* while binding unix sockets */
+    bool initgroups;
     bool reuse_port;
     bool check_config;
     bool print_config;
     char *config;      /* -c/--config path; NULL = look for the default files */
+    char *wsgi_app;    /* the config file's app, when there is no APP_MODULE */
     /* proxies */
     char *forwarded_allow_ips;    /* "*" or IPs/CIDRs, comma-separated */
     char *secure_scheme_headers;  /* "NAME=VALUE,..." */
@@ -79,6 +84,9 @@ typedef struct cn_config {
     char *loglevel;
     /* not a setting: the positional APP_MODULE */
     char *app_uri;
+    /* not settings: the accepted-and-ignored Gunicorn settings that were
+     * given (config_foreign.h), for main's one warning line */
+    cn_strlist_t ignored;
     /* bookkeeping: which source set each setting (index = table row) */
     unsigned char _source[64];
 } cn_config_t;
@@ -131,6 +139,16 @@ int cn_config_parse_argv(cn_config_t *cfg, int argc, char **argv, enum cn_source
  * parse it as CN_SRC_ENV arguments. Same returns as parse_argv. */
 int cn_config_parse_env_args(cn_config_t *cfg, const char *args, int *exit_code,
                              char *err) CN_NODISCARD;
+
+struct cn_foreign_setting;
+/**
+ * A Gunicorn setting cunicorn lacks, given with value_repr (its Python repr:
+ * "True", "'x'") by any source. Its Gunicorn default is accepted as a no-op;
+ * an ignored one is recorded in cfg->ignored; a refused one returns -1 with
+ * err naming it and why.
+ */
+int cn_config_foreign(cn_config_t *cfg, const struct cn_foreign_setting *f,
+                      const char *value_repr, char *err) CN_NODISCARD;
 
 /** After all sources: cross-setting rules (sync + threads > 1 -> gthread,
  * worker_class known) . Returns 0 or -1 with err. */

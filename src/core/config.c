@@ -8,8 +8,10 @@
  * --print-config and docs/settings.md live in cli.c, driven by this table. */
 #define _GNU_SOURCE /* sched_getaffinity, CPU_COUNT */
 #include "cunicorn/config.h"
+#include "cunicorn/config_foreign.h"
 #include "cunicorn/http.h"
 #include "cunicorn/log.h"
+#include "cunicorn/owner.h"
 #include "cunicorn/proxy.h"
 
 #include <ctype.h>
@@ -27,6 +29,9 @@
 #define SRC_MASK 0x7f
 
 static int validate_raw_env(const char *value, char *err);
+static int validate_user(const char *value, char *err);
+static int validate_group(const char *value, char *err);
+static int validate_umask(const char *value, char *err);
 static int validate_loglevel(const char *value, char *err);
 static int validate_chdir(const char *value, char *err);
 static int validate_allow_ips(const char *value, char *err);
@@ -57,6 +62,9 @@ static const cn_setting_t settings[] = {
      "The configuration file to read. A Python file whose top-level assignments name settings "
      "(for example workers = 4). Without this flag ./cunicorn.conf.py is read if it exists, "
      "otherwise ./gunicorn.conf.py if it exists."},
+    {"wsgi_app", {NULL}, "STRING", CN_T_STR, OFF(wsgi_app), NULL, 0, 0, NULL, "Config File",
+     "The WSGI application, as MODULE:VARIABLE, for a config file to name; an APP_MODULE on "
+     "the command line takes precedence."},
     {"bind", {"-b", "--bind", NULL}, "ADDRESS", CN_T_LIST, OFF(bind), "127.0.0.1:8000", 0, 0,
      NULL, "Server Socket",
      "The socket to bind. One of HOST, HOST:PORT, [IPV6]:PORT, unix:PATH or fd://FD; the port "
@@ -163,6 +171,24 @@ static const cn_setting_t settings[] = {
     {"pidfile", {"-p", "--pid", NULL}, "FILE", CN_T_STR, OFF(pidfile), NULL, 0, 0, NULL,
      "Server Mechanics",
      "A filename to use for the PID file. When unset no PID file is written."},
+    {"user", {"-u", "--user", NULL}, "USER", CN_T_STR, OFF(user), NULL, 0, 0, validate_user,
+     "Server Mechanics",
+     "Switch worker processes to run as this user: a name or a numeric uid. The master keeps "
+     "its user, binds the sockets first, and each worker drops to this user (and group) after "
+     "the fork, before loading the app. When unset the workers keep the master's user."},
+    {"group", {"-g", "--group", NULL}, "GROUP", CN_T_STR, OFF(group), NULL, 0, 0, validate_group,
+     "Server Mechanics",
+     "Switch worker processes to run as this group: a name or a numeric gid. When unset the "
+     "workers keep the master's group."},
+    {"umask", {"-m", "--umask", NULL}, "INT", CN_T_INT, OFF(umask), "0", 0, 0777, validate_umask,
+     "Server Mechanics",
+     "The file mode creation mask applied while binding unix sockets, so the default 0 makes a "
+     "socket 0777. Like Gunicorn it is parsed as Python does: 022 and 0o22 are octal, 0x12 "
+     "hexadecimal."},
+    {"initgroups", {"--initgroups", NULL}, NULL, CN_T_BOOL, OFF(initgroups), "false", 0, 0, NULL,
+     "Server Mechanics",
+     "With user set, give the workers that user's supplementary groups (initgroups(3)) "
+     "instead of none."},
     {"accesslog", {"--access-logfile", NULL}, "FILE", CN_T_STR, OFF(accesslog), NULL, 0, 0, NULL,
      "Logging",
      "The access log file to write to. '-' means stdout; when unset there is no access log."},
@@ -248,6 +274,47 @@ static int validate_raw_env(const char *value, char *err)
 {
     if (strchr(value, '=') == NULL)
         return cn_err(err, "Invalid value for raw_env: '%s' (expected KEY=VALUE)", value);
+    return 0;
+}
+
+static int validate_user(const char *value, char *err)
+{
+    return cn_owner_lookup_user(value, NULL, err);
+}
+
+static int validate_group(const char *value, char *err)
+{
+    return cn_owner_lookup_group(value, NULL, err);
+}
+
+/* Python's int(x, 0) after Gunicorn's auto_int turns a leading 0 into 0o. */
+static int parse_auto_int(const char *p, size_t n, long *out)
+{
+    int base = 10;
+    char *end = NULL;
+    if (n > 1 && p[0] == '0' && isdigit((unsigned char)p[1])) {
+        base = 8;
+        p++, n--;
+    } else if (n > 2 && p[0] == '0' && strchr("oOxXbB", p[1]) != NULL) {
+        base = strchr("oO", p[1]) ? 8 : strchr("xX", p[1]) ? 16 : 2;
+        p += 2, n -= 2;
+    }
+    if (n == 0 || !isxdigit((unsigned char)p[0]))
+        return -1;
+    errno = 0;
+    *out = strtol(p, &end, base);
+    return end == p + n && errno == 0 ? 0 : -1;
+}
+
+static int validate_umask(const char *value, char *err)
+{
+    const char *p = value;
+    size_t n = strlen(value);
+    long v;
+    strip(&p, &n);
+    if (parse_auto_int(p, n, &v) < 0 || v < 0 || v > 0777)
+        return cn_err(err, "Invalid value for umask: '%s' (expected a mode such as 0, 022 or 0o77)",
+                      value);
     return 0;
 }
 
@@ -338,6 +405,11 @@ static int parse_int(const cn_setting_t *s, const char *value, int *out, char *e
     long v;
 
     strip(&p, &n);
+    if (s->validate == validate_umask) { /* validated: Python's int(x, 0) */
+        (void)parse_auto_int(p, n, &v);
+        *out = (int)v;
+        return 0;
+    }
     errno = 0;
     v = n > 0 && (isdigit((unsigned char)p[0]) || p[0] == '-' || p[0] == '+') ? strtol(p, &end, 10)
                                                                               : 0;
@@ -521,6 +593,21 @@ void cn_config_free(cn_config_t *cfg)
     }
     free(cfg->app_uri);
     cfg->app_uri = NULL;
+    strlist_clear(&cfg->ignored);
+}
+
+int cn_config_foreign(cn_config_t *cfg, const cn_foreign_setting_t *f, const char *value_repr,
+                      char *err)
+{
+    if (f->gunicorn_default != NULL && strcmp(value_repr, f->gunicorn_default) == 0)
+        return 0;
+    if (f->state == CN_FOREIGN_REFUSED)
+        return cn_foreign_refusal(f, err);
+    for (size_t i = 0; i < cfg->ignored.n; i++)
+        if (strcmp(cfg->ignored.items[i], f->name) == 0)
+            return 0;
+    strlist_push(&cfg->ignored, f->name, strlen(f->name));
+    return 0;
 }
 
 /* ---- cross-setting rules ------------------------------------------------ */
@@ -555,6 +642,8 @@ int cn_config_finish(cn_config_t *cfg, char *err)
         free(cfg->worker_class);
         cfg->worker_class = cn_xstrdup(k);
     }
+    if (cfg->app_uri == NULL && cfg->wsgi_app != NULL)
+        cfg->app_uri = cn_xstrdup(cfg->wsgi_app);
     return 0;
 }
 

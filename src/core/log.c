@@ -54,6 +54,8 @@ static const char *const month_names[] = {"Jan", "Feb", "Mar", "Apr", "May", "Ju
 
 int cn_log_level_parse(const char *name)
 {
+    if (name != NULL && cn_strcase_eq(name, strlen(name), "warn"))
+        return CN_LOG_WARNING; /* Python's logging spells it both ways */
     for (size_t i = 0; i < CN_ARRAY_LEN(level_names); i++) {
         if (name != NULL && cn_strcase_eq(name, strlen(name), level_names[i]))
             return (int)i;

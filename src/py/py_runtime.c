@@ -3,11 +3,15 @@
 #include "py/py_runtime.h"
 #include "py/py_boot.h"
 
+#include "cunicorn/config_foreign.h"
+
 #include <string.h>
 
 static int call_boot(const char *func, PyObject *arg, PyObject **result);
 static int apply_config_value(cn_config_t *cfg, const char *name, PyObject *value, char *err);
 static int apply_config_dict(cn_config_t *cfg, const char *name, PyObject *dict, char *err);
+static int apply_foreign_value(cn_config_t *cfg, const cn_foreign_setting_t *f, PyObject *value,
+                               char *err);
 
 int cn_py_init(char *err)
 {
@@ -128,6 +132,12 @@ int cn_py_load_config_file(const char *path, cn_config_t *cfg, char *err)
             PyErr_Clear();
             continue;
         }
+        const cn_foreign_setting_t *f = cn_foreign_find(name);
+        if (f != NULL) {
+            if (apply_foreign_value(cfg, f, value, err) < 0)
+                goto done;
+            continue;
+        }
         if (cn_setting_find(name) == NULL || strchr(name, '-') != NULL)
             continue; /* ignore names that are not settings, as Gunicorn does */
         if (apply_config_value(cfg, name, value, err) < 0)
@@ -164,12 +174,33 @@ done:
     return rc;
 }
 
+/* A Gunicorn setting cunicorn lacks, judged by its value's repr (a hook's
+ * function never equals the default, so a defined hook is refused). */
+static int apply_foreign_value(cn_config_t *cfg, const cn_foreign_setting_t *f, PyObject *value,
+                               char *err)
+{
+    PyObject *repr = PyObject_Repr(value);
+    const char *text = repr ? PyUnicode_AsUTF8(repr) : NULL;
+    int rc;
+    if (text == NULL) {
+        PyErr_Clear();
+        text = "<unprintable>";
+    }
+    rc = cn_config_foreign(cfg, f, text, err);
+    Py_XDECREF(repr);
+    return rc;
+}
+
 /* One config-file value: lists and tuples set each item; None leaves the
- * default; callables (server hooks) are not settings we support yet. */
+ * default. No setting of cunicorn's takes a Python object (Gunicorn's
+ * worker_class = SomeClass), so a callable is a bad value, not a skip. */
 static int apply_config_value(cn_config_t *cfg, const char *name, PyObject *value, char *err)
 {
-    if (value == Py_None || PyCallable_Check(value))
+    if (value == Py_None)
         return 0;
+    if (PyCallable_Check(value))
+        return cn_err(err, "Invalid value for %s: a Python object (expected a string or number)",
+                      name);
     if (PyList_Check(value) || PyTuple_Check(value)) {
         PyObject *seq = PySequence_Fast(value, "");
         if (seq == NULL)

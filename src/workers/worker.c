@@ -4,6 +4,9 @@
 
 #include "py/py_app.h"
 
+#include "cunicorn/owner.h"
+
+
 #include <errno.h>
 #include <poll.h>
 #include <stdlib.h>
@@ -96,6 +99,13 @@ int cn_worker_main(void *ud, cn_worker_ctx_t *ctx)
     cn_py_after_fork_child();
     cn_worker_signals_install(&w.flags);
     const cn_worker_class_t *klass = cn_worker_class_find(cfg->worker_class);
+    char err[CN_ERR_LEN];
+    cn_owner_t owner; /* user/group: dropped before any app code runs */
+    if (cn_owner_resolve(cfg->user, cfg->group, &owner, err) < 0 ||
+        cn_owner_drop(&owner, cfg->initgroups, err) < 0) {
+        cn_log_error("%s", err);
+        return CN_EXIT_WORKER_BOOT_ERROR;
+    }
 
     if (klass->prepare != NULL && klass->prepare(&w) < 0)
         return CN_EXIT_WORKER_BOOT_ERROR;
@@ -104,7 +114,6 @@ int cn_worker_main(void *ud, cn_worker_ctx_t *ctx)
     if (app == NULL)
         return exit_code;
     const char *script_name = getenv("SCRIPT_NAME");
-    char err[CN_ERR_LEN];
     if (cn_proxy_allow_parse(&w.trusted, cfg->forwarded_allow_ips, err) < 0 ||
         cn_scheme_headers_parse(&w.scheme_headers, cfg->secure_scheme_headers, err) < 0) {
         cn_log_error("%s", err); /* validated at start-up: cannot happen */

@@ -4,6 +4,7 @@
  * cgroup cpu.max parsing. Each test runs in its own process (CK_FORK), so
  * setenv() does not leak between tests. */
 #include "cunicorn/config.h"
+#include "cunicorn/config_foreign.h"
 #include "cunicorn/http.h"
 #include "cunicorn/log.h"
 #include "unit.h"
@@ -74,12 +75,13 @@ START_TEST(table_sane)
 {
     size_t n;
     const cn_setting_t *rows = cn_settings(&n);
-    ck_assert_uint_eq(n, 36);
+    ck_assert_uint_eq(n, 41);
     ck_assert_uint_lt(n, sizeof(cfg._source));
     for (size_t i = 0; i < n; i++) {
         ck_assert_ptr_eq(cn_setting_find(rows[i].name), &rows[i]);
-        /* only dict-valued settings are config-file only, as in Gunicorn */
-        ck_assert(rows[i].flags[0] != NULL || strcmp(rows[i].meta, "DICT") == 0);
+        /* only dict-valued settings and wsgi_app are config-file only, as in Gunicorn */
+        ck_assert(rows[i].flags[0] != NULL || strcmp(rows[i].meta, "DICT") == 0 ||
+                  strcmp(rows[i].name, "wsgi_app") == 0);
         ck_assert_ptr_nonnull(rows[i].section);
         ck_assert_ptr_nonnull(rows[i].help);
         ck_assert((rows[i].meta == NULL) == (rows[i].type == CN_T_BOOL));
@@ -164,7 +166,8 @@ START_TEST(precedence_scalar)
 {
     ck_assert_int_eq(cn_config_set(&cfg, "workers", "3", CN_SRC_FILE, err), 0);
     ck_assert_int_eq(cfg.workers, 3);
-    ck_assert_int_eq(cfg._source[3] & 0x7f, CN_SRC_FILE);
+    ck_assert_int_eq(cfg._source[cn_setting_find("workers") - cn_settings(&(size_t){0})] & 0x7f,
+                     CN_SRC_FILE);
     ck_assert_int_eq(cn_config_parse_env_args(&cfg, "-w 5", &exit_code, err), 0);
     ck_assert_int_eq(cfg.workers, 5);
     /* a lower source is ignored, even when its value is invalid */
@@ -357,7 +360,8 @@ START_TEST(cli_every_flag)
                          "--limit-request-body", "11",
                          "--proxy-protocol", "--strip-header-spaces",
                          "--permit-unconventional-http-method", "--casefold-http-method",
-                         "--permit-obsolete-folding", "--header-map", "refuse", "app:wsgi", NULL),
+                         "--permit-obsolete-folding", "--header-map", "refuse", "-u", "0", "-g",
+                         "0", "-m", "0o7", "--initgroups", "app:wsgi", NULL),
                      0);
     ck_assert_str_eq(cfg.config, "conf.py");
     assert_list(&cfg.bind, 1, "h:1");
@@ -391,6 +395,10 @@ START_TEST(cli_every_flag)
               cfg.permit_unconventional_http_method && cfg.casefold_http_method &&
               cfg.permit_obsolete_folding);
     ck_assert_str_eq(cfg.header_map, "refuse");
+    ck_assert_str_eq(cfg.user, "0");
+    ck_assert_str_eq(cfg.group, "0");
+    ck_assert_int_eq(cfg.umask, 7);
+    ck_assert(cfg.initgroups);
     size_t n;
     const cn_setting_t *rows = cn_settings(&n);
     for (size_t i = 0; i < n; i++)
@@ -689,6 +697,163 @@ START_TEST(markdown_covers_table)
 }
 END_TEST
 
+/* ---- every Gunicorn setting: honoured, refused, or ignored --------------- */
+
+static bool has_flag(const char *const flags[3], const char *flag)
+{
+    for (size_t f = 0; f < 3 && flags[f] != NULL; f++)
+        if (strcmp(flags[f], flag) == 0)
+            return true;
+    return false;
+}
+
+static bool ignored_has(const char *name)
+{
+    for (size_t i = 0; i < cfg.ignored.n; i++)
+        if (strcmp(cfg.ignored.items[i], name) == 0)
+            return true;
+    return false;
+}
+
+/* One foreign setting given through its first flag (or, config-file only,
+ * through cn_config_foreign as the Python glue does) with a non-default
+ * value: refused with exit code 1 and its name, or recorded as ignored. */
+static void check_foreign_state(const cn_foreign_setting_t *f)
+{
+    int rc;
+    bool given_default = !f->takes_value && f->gunicorn_default != NULL &&
+                         strcmp(f->gunicorn_default, "True") == 0 && f->flags[0] != NULL;
+    cn_config_free(&cfg);
+    cn_config_init(&cfg);
+    if (f->flags[0] != NULL)
+        rc = f->takes_value ? cli(f->flags[0], "not-the-default", NULL) : cli(f->flags[0], NULL);
+    else
+        rc = cn_config_foreign(&cfg, f, "<function hook at 0x1>", err);
+    if (f->state == CN_FOREIGN_REFUSED) {
+        ck_assert_msg(rc == -1, "%s was not refused", f->name);
+        ck_assert_msg(strstr(err, f->name) != NULL && strstr(err, "not supported") != NULL,
+                      "%s: %s", f->name, err);
+        ck_assert_ptr_null(strchr(err, '\n'));
+        if (f->flags[0] != NULL)
+            ck_assert_int_eq(exit_code, 1);
+    } else {
+        ck_assert_msg(rc == 0, "%s: %s", f->name, err);
+        /* a store_true flag whose default is True changes nothing */
+        ck_assert_msg(ignored_has(f->name) != given_default, "%s: ignored recorded wrongly",
+                      f->name);
+        ck_assert_msg(f->reason[0] != '\0', "%s has no reason", f->name);
+    }
+}
+
+START_TEST(every_gunicorn_setting_has_one_state)
+{
+    char path[PATH_MAX], line[512];
+    size_t listed = 0, nforeign;
+    const cn_foreign_setting_t *foreign = cn_foreign_settings(&nforeign);
+    snprintf(path, sizeof(path), "%s/gunicorn_settings.txt", CN_TEST_DATA);
+    FILE *f = fopen(path, "r");
+    ck_assert_msg(f != NULL, "cannot open %s", path);
+    while (fgets(line, sizeof(line), f) != NULL) {
+        char *save = NULL, *name = strtok_r(line, " \n", &save);
+        if (name == NULL || name[0] == '#')
+            continue;
+        listed++;
+        const cn_setting_t *ours = cn_setting_find(name);
+        const cn_foreign_setting_t *other = cn_foreign_find(name);
+        ck_assert_msg((ours != NULL) != (other != NULL), "%s: %s", name,
+                      ours ? "both honoured and foreign" : "in no state");
+        for (char *flag = strtok_r(NULL, " \n", &save); flag; flag = strtok_r(NULL, " \n", &save))
+            ck_assert_msg(has_flag(ours ? ours->flags : other->flags, flag),
+                          "%s lacks Gunicorn's flag %s", name, flag);
+        if (other != NULL)
+            check_foreign_state(other);
+    }
+    fclose(f);
+    ck_assert_uint_ge(listed, 100);
+    /* nothing in the foreign table that Gunicorn does not have */
+    for (size_t i = 0; i < nforeign; i++) {
+        f = fopen(path, "r");
+        bool found = false;
+        size_t len = strlen(foreign[i].name);
+        while (!found && fgets(line, sizeof(line), f) != NULL)
+            found = strncmp(line, foreign[i].name, len) == 0 &&
+                    (line[len] == ' ' || line[len] == '\n');
+        fclose(f);
+        ck_assert_msg(found, "%s is not a Gunicorn setting", foreign[i].name);
+    }
+}
+END_TEST
+
+/* A lacking setting given as its Gunicorn default is not an error, from the
+ * command line or a config file; a refused one is refused once it differs. */
+START_TEST(foreign_defaults_are_accepted)
+{
+    ck_assert_int_eq(cn_config_foreign(&cfg, cn_foreign_find("preload_app"), "False", err), 0);
+    ck_assert_int_eq(cn_config_foreign(&cfg, cn_foreign_find("keyfile"), "None", err), 0);
+    ck_assert_int_eq(cli("--http-protocols", "h1", "--reload-engine=auto", NULL), 0);
+    ck_assert_uint_eq(cfg.ignored.n, 0);
+    ck_cli_error(1,
+                 "setting http_protocols (--http-protocols) is not supported by cunicorn: "
+                 "cunicorn speaks HTTP/1.x only",
+                 "--http-protocols=h2");
+    ck_cli_error(2, "argument --preload: ignored explicit argument 'yes'", "--preload=yes");
+    ck_cli_error(2, "argument --certfile: expected one argument", "--certfile");
+    ck_cli_error(1,
+                 "setting daemon (--daemon) is not supported by cunicorn: daemon mode is not "
+                 "implemented yet (docs/differences.md); run under systemd or a container runtime",
+                 "-D");
+    /* an ignored flag's value is consumed, not taken for the app */
+    ck_assert_int_eq(cli("--worker-tmp-dir", "/dev/shm", "--worker-tmp-dir", "/tmp", "a:b", NULL),
+                     0);
+    assert_list(&cfg.ignored, 1, "worker_tmp_dir");
+    ck_assert_str_eq(cfg.app_uri, "a:b");
+}
+END_TEST
+
+START_TEST(privilege_settings)
+{
+    ck_assert_int_eq(cfg.umask, 0);
+    ck_assert_ptr_null(cfg.user);
+    ck_assert_int_eq(cli("-u", "nobody", "-g", "65534", "--initgroups", "-m", "022", NULL), 0);
+    ck_assert_str_eq(cfg.user, "nobody");
+    ck_assert_str_eq(cfg.group, "65534");
+    ck_assert(cfg.initgroups);
+    ck_assert_int_eq(cfg.umask, 022);
+    static const struct {
+        const char *text;
+        int mode;
+    } umasks[] = {{"0", 0}, {"18", 18}, {"0o77", 077}, {"0x1f", 0x1f}, {"007", 7}, {" 0O7 ", 7}};
+    for (size_t i = 0; i < CN_ARRAY_LEN(umasks); i++) {
+        ck_assert_msg(cn_config_set(&cfg, "umask", umasks[i].text, CN_SRC_CLI, err) == 0, "%s",
+                      err);
+        ck_assert_int_eq(cfg.umask, umasks[i].mode);
+    }
+    static const char *const bad_umasks[] = {"", "08", "0o8", "-1", "0x", "1000", "abc", "0777x"};
+    for (size_t i = 0; i < CN_ARRAY_LEN(bad_umasks); i++)
+        ck_assert_msg(cn_config_set(&cfg, "umask", bad_umasks[i], CN_SRC_CLI, err) == -1, "%s",
+                      bad_umasks[i]);
+    ck_cli_error(1, "No such user: 'no-such-user-here'", "--user", "no-such-user-here");
+    ck_cli_error(1, "No such group: 'no-such-group-here'", "--group", "no-such-group-here");
+}
+END_TEST
+
+START_TEST(wsgi_app_and_log_level_spellings)
+{
+    ck_assert_int_eq(cn_config_set(&cfg, "wsgi_app", "pkg.mod:app", CN_SRC_FILE, err), 0);
+    ck_assert_int_eq(cn_config_finish(&cfg, err), 0);
+    ck_assert_str_eq(cfg.app_uri, "pkg.mod:app");
+    cn_config_free(&cfg);
+    cn_config_init(&cfg);
+    ck_assert_int_eq(cli("cli:app", NULL), 0);
+    ck_assert_int_eq(cn_config_set(&cfg, "wsgi_app", "pkg.mod:app", CN_SRC_FILE, err), 0);
+    ck_assert_int_eq(cn_config_finish(&cfg, err), 0);
+    ck_assert_str_eq(cfg.app_uri, "cli:app"); /* APP_MODULE wins */
+    ck_assert_int_eq(cli("--log-level", "warn", NULL), 0);
+    ck_assert_int_eq(cn_log_level_parse(cfg.loglevel), CN_LOG_WARNING);
+    ck_assert_int_eq(cn_log_level_parse("WARNING"), CN_LOG_WARNING);
+}
+END_TEST
+
 /* ---- worker count ------------------------------------------------------- */
 
 START_TEST(cpu_max)
@@ -740,6 +905,10 @@ static Suite *config_suite(void)
     tcase_add_test(tc, print_config_format);
     tcase_add_test(tc, settings_doc_is_fresh);
     tcase_add_test(tc, markdown_covers_table);
+    tcase_add_test(tc, every_gunicorn_setting_has_one_state);
+    tcase_add_test(tc, foreign_defaults_are_accepted);
+    tcase_add_test(tc, privilege_settings);
+    tcase_add_test(tc, wsgi_app_and_log_level_spellings);
     tcase_add_test(tc, cpu_max);
     suite_add_tcase(s, tc);
     return s;

@@ -65,7 +65,8 @@ START_TEST(level_parse)
     ck_assert_int_eq(cn_log_level_parse("Warning"), CN_LOG_WARNING);
     ck_assert_int_eq(cn_log_level_parse("error"), CN_LOG_ERROR);
     ck_assert_int_eq(cn_log_level_parse("critical"), CN_LOG_CRITICAL);
-    ck_assert_int_eq(cn_log_level_parse("warn"), -1);
+    ck_assert_int_eq(cn_log_level_parse("warn"), CN_LOG_WARNING); /* Gunicorn takes it too */
+    ck_assert_int_eq(cn_log_level_parse("warnings"), -1);
     ck_assert_int_eq(cn_log_level_parse(""), -1);
     ck_assert_int_eq(cn_log_level_parse(NULL), -1);
 }
