@@ -8,6 +8,7 @@ build_pkgs=(gcc make cmake pkg-config libev-dev node-llhttp python3-dev check)
 # tests: the reference server, real apps, HTTP clients, a proxy, benchmarks,
 # fuzzing (clang's libFuzzer) and memory checking
 test_pkgs=(python3-pytest python3-requests python3-flask python3-django python3-gevent
+           python3-prometheus-client
            gunicorn nginx curl wrk clang libclang-rt-14-dev valgrind procps util-linux
            python3-pyflakes)
 

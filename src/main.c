@@ -2,6 +2,7 @@
  * interpreter, the listeners, then the arbiter. Only main() and the arbiter
  * decide exit codes. */
 #include "py/py_app.h"
+#include "py/py_hooks.h"
 #include "py/py_runtime.h"
 #include "workers/worker.h"
 
@@ -81,6 +82,10 @@ int main(int argc, char **argv)
         Py_XDECREF(app);
         return app ? 0 : 1;
     }
+    if (cn_py_hooks_setup(&cfg, err) < 0)
+        return fail(1, err);
+    cn_hook_info_t master = {.server_pid = getpid(), .num_workers = cfg.workers};
+    (void)cn_py_hook_run(CN_HOOK_ON_STARTING, &master);
     /* Refuse to start over a live instance before touching its sockets. */
     int running = cfg.pidfile != NULL ? cn_pidfile_validate(cfg.pidfile) : 0;
     if (running > 0) {
@@ -103,8 +108,11 @@ int main(int argc, char **argv)
         .nlisteners = nlisteners,
         .worker_main = cn_worker_main,
         .worker_ud = &cfg,
+        .hook = cn_py_hook_from_arbiter,
     };
-    return cn_arbiter_run(&acfg);
+    rc = cn_arbiter_run(&acfg);
+    (void)cn_py_hook_run(CN_HOOK_ON_EXIT, &master);
+    return rc;
 }
 
 /* Defaults < config file < $CUNICORN_CMD_ARGS < command line. Returns an

@@ -10,6 +10,7 @@
 #ifndef CUNICORN_ARBITER_H
 #define CUNICORN_ARBITER_H
 
+#include "cunicorn/hooks.h"
 #include "cunicorn/worker_proc.h"
 
 typedef struct cn_arbiter_config {
@@ -23,6 +24,10 @@ typedef struct cn_arbiter_config {
     size_t nlisteners;
     cn_worker_main_cb worker_main;
     void *worker_ud;
+    /* the master's server-hook points (when_ready, pre_fork, child_exit,
+     * nworkers_changed, on_reload); NULL = none */
+    cn_hook_cb hook;
+    void *hook_ud;
 } cn_arbiter_config_t;
 
 /**

@@ -104,6 +104,9 @@ static void stop_workers(arbiter_t *a, bool graceful);
 static void close_listeners(arbiter_t *a);
 static void set_proc_title(arbiter_t *a, const char *role);
 static void sleep_ms(int64_t ms);
+static void run_hook(arbiter_t *a, enum cn_hook h, const worker_t *w, int new_value,
+                     int old_value);
+static void set_num_workers(arbiter_t *a, int n);
 static int ms_until(double t);
 
 static const int master_signals[NMASTER_SIGNALS] = {SIGHUP,   SIGQUIT, SIGINT,  SIGTERM,
@@ -167,7 +170,35 @@ static int arbiter_start(arbiter_t *a)
     log_listening(a);
     cn_log_info("Using worker: %s", cfg->worker_class ? cfg->worker_class : "sync");
     set_proc_title(a, "master");
+    run_hook(a, CN_HOOK_NWORKERS_CHANGED, NULL, a->num_workers, -1);
+    run_hook(a, CN_HOOK_WHEN_READY, NULL, 0, 0);
     return 0;
+}
+
+/* Tell the hook callback about h; w is the worker concerned, if any. */
+static void run_hook(arbiter_t *a, enum cn_hook h, const worker_t *w, int new_value,
+                     int old_value)
+{
+    if (a->cfg->hook == NULL)
+        return;
+    cn_hook_info_t info = {
+        .server_pid = a->pid,
+        .num_workers = a->num_workers,
+        .worker_age = w ? w->age : 0,
+        .worker_pid = w ? w->pid : 0,
+        .new_value = new_value,
+        .old_value = old_value,
+    };
+    a->cfg->hook(a->cfg->hook_ud, h, &info);
+}
+
+/* Every change of the target count goes through here, for nworkers_changed. */
+static void set_num_workers(arbiter_t *a, int n)
+{
+    int old = a->num_workers;
+    a->num_workers = n;
+    if (n != old)
+        run_hook(a, CN_HOOK_NWORKERS_CHANGED, NULL, n, old);
 }
 
 /* Gunicorn joins every listener on one line: "Listening at: a,b (pid)". */
@@ -345,13 +376,13 @@ static void handle_signal(arbiter_t *a, int sig)
             cn_log_warning("TTIN ignored: %d workers is the limit", a->num_workers);
             break;
         }
-        a->num_workers++;
+        set_num_workers(a, a->num_workers + 1);
         manage_workers(a);
         break;
     case SIGTTOU:
         if (a->num_workers <= 1)
             break;
-        a->num_workers--;
+        set_num_workers(a, a->num_workers - 1);
         manage_workers(a);
         break;
     case SIGHUP:
@@ -379,13 +410,14 @@ static void handle_hup(arbiter_t *a)
 {
     char err[CN_ERR_LEN] = "";
     cn_log_info("Hang up: %s", MASTER_NAME);
+    run_hook(a, CN_HOOK_ON_RELOAD, NULL, 0, 0);
     cn_log_reopen();
     if (a->cfg->pidfile != NULL) {
         cn_pidfile_unlink(&a->pidfile);
         if (cn_pidfile_create(&a->pidfile, a->cfg->pidfile, a->pid, err) != 0)
             cn_log_error("%s", err);
     }
-    a->num_workers = a->cfg->workers < 0 ? 0 : a->cfg->workers;
+    set_num_workers(a, a->cfg->workers < 0 ? 0 : a->cfg->workers);
     set_proc_title(a, "master");
     for (int i = 0; i < a->num_workers; i++) {
         if (spawn_worker(a) != 0)
@@ -439,6 +471,7 @@ static void on_worker_exit(arbiter_t *a, pid_t pid, int status)
     } else if (!a->stopping) {
         a->quick_deaths = 0;
     }
+    run_hook(a, CN_HOOK_CHILD_EXIT, &a->workers[i], 0, 0);
     memmove(&a->workers[i], &a->workers[i + 1], (a->nworkers - (size_t)i - 1) * sizeof(worker_t));
     a->nworkers--;
 }
@@ -520,6 +553,8 @@ static int spawn_worker(arbiter_t *a)
     }
     int age = ++a->worker_age;
     double now = cn_now();
+    worker_t next = {.age = age};
+    run_hook(a, CN_HOOK_PRE_FORK, &next, 0, 0);
     cn_heartbeat_reset(&a->hb[slot], now);
     /* Block signals across fork so the child cannot run the master's handler
      * (which would write into the master's pipe) before it resets them. */

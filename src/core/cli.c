@@ -10,6 +10,7 @@
 #include "cunicorn/buf.h"
 #include "cunicorn/config.h"
 #include "cunicorn/config_foreign.h"
+#include "cunicorn/hooks.h"
 
 #include <ctype.h>
 #include <stdlib.h>
@@ -598,5 +599,14 @@ void cn_config_markdown(FILE *out)
         }
     }
     cn_config_free(&defaults);
+    fprintf(out, "## Server Hooks\n\n"
+                 "Functions of these names in the config file are called as Gunicorn calls "
+                 "them, with the same arguments (server, worker: `pid`, `ppid`, `age`, `cfg`, "
+                 "`log`, `alive`, `booted`, `num_workers`): ");
+    for (int h = 0; h < CN_HOOK_COUNT; h++)
+        fprintf(out, "%s`%s`", h ? ", " : "", cn_hook_name((enum cn_hook)h));
+    fprintf(out, ". An exception in a master hook is logged with its traceback and the master "
+                 "goes on; in `post_fork` or `post_worker_init` it is a worker boot error "
+                 "(exit 3).\n\n");
     markdown_foreign(out);
 }

@@ -95,3 +95,137 @@ def format_exception(exc):
     """The traceback of exc as one string, without the final newline."""
     import traceback
     return ''.join(traceback.format_exception(exc)).rstrip('\n')
+
+
+# ---- server hooks -------------------------------------------------------------
+#
+# A config file's hook functions (post_fork, child_exit, ...) receive objects
+# shaped as Gunicorn's: the server (the arbiter) and the worker, each with
+# pid, cfg and log. src/py/py_hooks.c decides when; these build the objects
+# and make the call.
+
+# name -> the arguments it takes: s = server, w = worker, n = new_value,
+# o = old_value (the hooks of src/core/hooks.c)
+HOOK_SIGNATURES = {
+    'on_starting': 's', 'on_reload': 's', 'when_ready': 's', 'on_exit': 's',
+    'pre_fork': 'sw', 'post_fork': 'sw', 'child_exit': 'sw', 'worker_exit': 'sw',
+    'post_worker_init': 'w', 'nworkers_changed': 'sno',
+}
+_hooks = {}
+_workers = {}  # age -> Worker; a fork copies the one pre_fork made to the child
+_server = None
+
+
+def _arity(fn):
+    """Positional parameters, as Gunicorn's util.get_arity counts them."""
+    kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    return sum(1 for p in inspect.signature(fn).parameters.values() if p.kind in kinds)
+
+
+def register_hook(name, fn):
+    """Keep a config file's hook, checked as Gunicorn checks it."""
+    if not callable(fn):
+        raise TypeError('Invalid value for %s: not callable' % name)
+    want = len(HOOK_SIGNATURES[name])
+    if _arity(fn) != want:
+        raise TypeError('Invalid value for %s: must have an arity of %d' % (name, want))
+    _hooks[name] = fn
+
+
+class Log:
+    """The hook's log: lines go to cunicorn's error log."""
+    _LEVELS = {'debug': 0, 'info': 1, 'warning': 2, 'error': 3, 'critical': 4}
+
+    def __init__(self, emit):
+        self._emit = emit
+
+    def _log(self, level, msg, args, exc_info=False):
+        text = str(msg) % args if args else str(msg)
+        if exc_info:
+            import traceback
+            text += '\n' + traceback.format_exc().rstrip('\n')
+        self._emit(level, text)
+
+    def debug(self, msg, *args, **kw):
+        self._log(0, msg, args, kw.get('exc_info'))
+
+    def info(self, msg, *args, **kw):
+        self._log(1, msg, args, kw.get('exc_info'))
+
+    def warning(self, msg, *args, **kw):
+        self._log(2, msg, args, kw.get('exc_info'))
+
+    warn = warning
+
+    def error(self, msg, *args, **kw):
+        self._log(3, msg, args, kw.get('exc_info'))
+
+    def critical(self, msg, *args, **kw):
+        self._log(4, msg, args, kw.get('exc_info'))
+
+    def exception(self, msg, *args, **kw):
+        self._log(3, msg, args, True)
+
+    def log(self, lvl, msg, *args, **kw):
+        level = lvl if isinstance(lvl, int) and 0 <= lvl <= 4 else self._LEVELS.get(
+            str(lvl).lower(), 1)
+        self._log(level, msg, args, kw.get('exc_info'))
+
+
+class Config:
+    """cfg.NAME for every setting, as Gunicorn's Config reads."""
+
+    def __init__(self, values):
+        self.__dict__.update(values)
+
+    def __getattr__(self, name):
+        raise AttributeError('No configuration setting for: %s' % name)
+
+
+class Server:
+    def __init__(self, cfg, log):
+        self.cfg, self.log = cfg, log
+        self.pid = os.getpid()
+        self.num_workers = cfg.workers
+        self.proc_name = cfg.proc_name or 'cunicorn'
+
+
+class Worker:
+    def __init__(self, age, cfg, log):
+        self.age, self.cfg, self.log = age, cfg, log
+        self.pid = None
+        self.ppid = os.getpid()
+        self.alive = True
+        self.booted = False
+
+
+def setup_hooks(settings, emit):
+    """The objects hooks receive, from the final settings."""
+    global _server
+    cfg = Config(settings)
+    _server = Server(cfg, Log(emit))
+
+
+def run_hook(name, server_pid, num_workers, age, worker_pid, new_value, old_value):
+    """Call hook name, if the config file defined it."""
+    fn = _hooks.get(name)
+    if fn is None:
+        return
+    _server.pid, _server.num_workers = server_pid, num_workers
+    worker = None
+    if age:
+        worker = _workers.get(age)
+        if worker is None:
+            worker = _workers[age] = Worker(age, _server.cfg, _server.log)
+        if worker_pid:
+            worker.pid = worker_pid
+        worker.ppid = server_pid
+        if name == 'post_worker_init':
+            worker.booted = True
+        elif name in ('child_exit', 'worker_exit'):
+            worker.alive = False
+            if name == 'child_exit':
+                del _workers[age]
+    args = {'s': _server, 'w': worker, 'n': new_value,
+            'o': None if old_value < 0 else old_value}
+    fn(*[args[c] for c in HOOK_SIGNATURES[name]])

@@ -2,6 +2,7 @@
  * logging (see py_runtime.h). */
 #include "py/py_runtime.h"
 #include "py/py_boot.h"
+#include "py/py_hooks.h"
 
 #include "cunicorn/config_foreign.h"
 
@@ -130,6 +131,12 @@ int cn_py_load_config_file(const char *path, cn_config_t *cfg, char *err)
         const char *name = PyUnicode_Check(key) ? PyUnicode_AsUTF8(key) : NULL;
         if (name == NULL) {
             PyErr_Clear();
+            continue;
+        }
+        int hook = cn_hook_find(name);
+        if (hook >= 0) {
+            if (value != Py_None && cn_py_hook_register((enum cn_hook)hook, value, err) < 0)
+                goto done;
             continue;
         }
         const cn_foreign_setting_t *f = cn_foreign_find(name);

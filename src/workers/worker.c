@@ -3,6 +3,7 @@
 #include "workers/worker.h"
 
 #include "py/py_app.h"
+#include "py/py_hooks.h"
 
 #include "cunicorn/owner.h"
 
@@ -100,6 +101,14 @@ int cn_worker_main(void *ud, cn_worker_ctx_t *ctx)
     cn_worker_signals_install(&w.flags);
     const cn_worker_class_t *klass = cn_worker_class_find(cfg->worker_class);
     char err[CN_ERR_LEN];
+    /* the hooks see the server and this worker (Gunicorn's order: post_fork
+     * before the privilege drop, post_worker_init once the app is loaded) */
+    cn_hook_info_t me = {.server_pid = ctx->ppid,
+                         .num_workers = cfg->workers,
+                         .worker_age = ctx->index,
+                         .worker_pid = getpid()};
+    if (cn_py_hook_run(CN_HOOK_POST_FORK, &me) < 0)
+        return CN_EXIT_WORKER_BOOT_ERROR;
     cn_owner_t owner; /* user/group: dropped before any app code runs */
     if (cn_owner_resolve(cfg->user, cfg->group, &owner, err) < 0 ||
         cn_owner_drop(&owner, cfg->initgroups, err) < 0) {
@@ -128,10 +137,13 @@ int cn_worker_main(void *ud, cn_worker_ctx_t *ctx)
         cn_py_log_exception(CN_LOG_ERROR, "Exception in worker process");
         return CN_EXIT_WORKER_BOOT_ERROR;
     }
+    if (cn_py_hook_run(CN_HOOK_POST_WORKER_INIT, &me) < 0)
+        return CN_EXIT_WORKER_BOOT_ERROR;
     cn_heartbeat_beat(ctx->heartbeat);
 
     int rc = klass->run(&w);
-    if (!w.abandoned) {
+    if (!w.abandoned) { /* else threads still in the app: no more Python here */
+        (void)cn_py_hook_run(CN_HOOK_WORKER_EXIT, &me);
         cn_wsgi_free(w.wsgi);
         Py_CLEAR(w.current_task);
         flush_std_streams();

@@ -43,8 +43,8 @@ def test_unsupported_flag_refused_one_line(tmp_path, args, name):
 @pytest.mark.parametrize("text, name", [
     ("certfile = '/etc/ssl/cert.pem'\n", "certfile"),
     ("user = 'nobody'\npreload_app = True\n", "preload_app"),
-    ("def post_fork(server, worker):\n    pass\n", "post_fork"),
-    ("def child_exit(server, worker):\n    pass\n", "child_exit"),
+    ("def worker_int(worker):\n    pass\n", "worker_int"),
+    ("def pre_request(worker, req):\n    pass\n", "pre_request"),
     ("logconfig_dict = {'version': 1}\n", "logconfig_dict"),
     ("capture_output = True\n", "capture_output"),
 ])
