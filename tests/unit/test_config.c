@@ -43,12 +43,14 @@ static void teardown(void) { cn_config_free(&cfg); }
 /* parse a NULL-terminated list of arguments as CLI (argv[0] added) */
 static int cli(const char *first, ...)
 {
-    char *argv[64] = {"cunicorn"};
+    char *argv[128] = {"cunicorn"};
     int argc = 1;
     va_list ap;
     va_start(ap, first);
-    for (const char *a = first; a != NULL; a = va_arg(ap, const char *))
+    for (const char *a = first; a != NULL; a = va_arg(ap, const char *)) {
+        ck_assert_int_lt(argc, (int)CN_ARRAY_LEN(argv)); /* a longer test needs a bigger argv */
         argv[argc++] = (char *)a;
+    }
     va_end(ap);
     return cn_config_parse_argv(&cfg, argc, argv, CN_SRC_CLI, stdout, &exit_code, err);
 }
