@@ -9,7 +9,6 @@
 #include "cunicorn/arbiter.h"
 #include "cunicorn/config.h"
 #include "cunicorn/log.h"
-#include "cunicorn/owner.h"
 #include "cunicorn/pidfile.h"
 #include "cunicorn/sock.h"
 
@@ -110,13 +109,11 @@ int main(int argc, char **argv)
         .worker_ud = &cfg,
         .hook = cn_py_hook_from_arbiter,
     };
-    rc = cn_arbiter_run(&acfg);
-    (void)cn_py_hook_run(CN_HOOK_ON_EXIT, &master);
-    return rc;
+    return cn_arbiter_run(&acfg);
 }
 
-/* Defaults < config file < $CUNICORN_CMD_ARGS < command line. Returns an
- * exit code when the process should end now, -1 to go on. */
+/* Defaults < config file < $GUNICORN_CMD_ARGS < $CUNICORN_CMD_ARGS < command
+ * line. Returns an exit code when the process should end now, -1 to go on. */
 static int load_settings(cn_config_t *cfg, int argc, char **argv)
 {
     char err[CN_ERR_LEN] = "";
@@ -173,11 +170,10 @@ static int open_listener(const cn_config_t *cfg, cn_listener_t *l, const cn_addr
     int rc = cn_listener_open(l, addr, cfg->backlog, cfg->reuse_port, err);
     if (unix_path)
         umask(old);
-    cn_owner_t owner;
-    if (rc == 0 && unix_path && (cfg->user != NULL || cfg->group != NULL) &&
-        cn_owner_resolve(cfg->user, cfg->group, &owner, err) == 0 &&
-        chown(addr->path, owner.set_uid ? owner.uid : (uid_t)-1,
-              owner.set_gid ? owner.gid : (gid_t)-1) < 0) {
+    const cn_owner_t *owner = &cfg->owner;
+    if (rc == 0 && unix_path && (owner->set_uid || owner->set_gid) &&
+        chown(addr->path, owner->set_uid ? owner->uid : (uid_t)-1,
+              owner->set_gid ? owner->gid : (gid_t)-1) < 0) {
         cn_err(err, "cannot give %s to user/group: %s", addr->path, strerror(errno));
         cn_listener_close(l, true);
         return -1;

@@ -25,7 +25,7 @@ typedef struct cn_arbiter_config {
     cn_worker_main_cb worker_main;
     void *worker_ud;
     /* the master's server-hook points (when_ready, pre_fork, child_exit,
-     * nworkers_changed, on_reload); NULL = none */
+     * nworkers_changed, on_reload, on_exit); NULL = none */
     cn_hook_cb hook;
     void *hook_ud;
 } cn_arbiter_config_t;

@@ -10,6 +10,7 @@
 #define CUNICORN_CONFIG_H
 
 #include "cunicorn/common.h"
+#include "cunicorn/owner.h"
 
 #include <stdio.h>
 
@@ -87,6 +88,8 @@ typedef struct cn_config {
     /* not settings: the accepted-and-ignored Gunicorn settings that were
      * given (config_foreign.h), for main's one warning line */
     cn_strlist_t ignored;
+    /* not a setting: user/group as ids, resolved once by cn_config_finish */
+    cn_owner_t owner;
     /* bookkeeping: which source set each setting (index = table row) */
     unsigned char _source[64];
 } cn_config_t;
@@ -151,7 +154,8 @@ int cn_config_foreign(cn_config_t *cfg, const struct cn_foreign_setting *f,
                       const char *value_repr, char *err) CN_NODISCARD;
 
 /** After all sources: cross-setting rules (sync + threads > 1 -> gthread,
- * worker_class known) . Returns 0 or -1 with err. */
+ * worker_class known, wsgi_app as the app, user/group resolved to
+ * owner). Returns 0 or -1 with err. */
 int cn_config_finish(cn_config_t *cfg, char *err) CN_NODISCARD;
 
 /** --print-config output: "name = value" sorted, values shown as Gunicorn's

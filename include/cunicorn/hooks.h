@@ -3,7 +3,8 @@
  * Owns: the list of hooks (config-file functions such as post_fork) and
  * what a call site tells the hook about the server and the worker. The
  * arbiter (core) reports its hook points through cn_arbiter_config_t.hook;
- * the Python side (src/py/py_hooks.c) turns them into calls.
+ * the Python side (src/py/py_hooks.c) turns them into calls; the worker
+ * ones are called by src/workers/worker.c.
  * Must not: include Python.h. */
 #ifndef CUNICORN_HOOKS_H
 #define CUNICORN_HOOKS_H

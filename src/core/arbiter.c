@@ -236,6 +236,7 @@ static int arbiter_halt(arbiter_t *a)
     if (a->reason != NULL)
         cn_log_info("Reason: %s", a->reason);
     cn_pidfile_unlink(&a->pidfile);
+    run_hook(a, CN_HOOK_ON_EXIT, NULL, 0, 0);
     return a->exit_status;
 }
 

@@ -11,7 +11,6 @@
 #include "cunicorn/config_foreign.h"
 #include "cunicorn/http.h"
 #include "cunicorn/log.h"
-#include "cunicorn/owner.h"
 #include "cunicorn/proxy.h"
 
 #include <ctype.h>
@@ -644,7 +643,7 @@ int cn_config_finish(cn_config_t *cfg, char *err)
     }
     if (cfg->app_uri == NULL && cfg->wsgi_app != NULL)
         cfg->app_uri = cn_xstrdup(cfg->wsgi_app);
-    return 0;
+    return cn_owner_resolve(cfg->user, cfg->group, &cfg->owner, err);
 }
 
 /* ---- default worker count ----------------------------------------------- */

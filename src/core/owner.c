@@ -13,45 +13,43 @@
 #include <string.h>
 #include <unistd.h>
 
-static bool all_digits(const char *s)
+/* Gunicorn takes a value of digits as the id itself, anything else as a name. */
+static bool numeric_id(const char *spec, unsigned long *id)
 {
-    if (*s == '\0')
+    if (*spec == '\0')
         return false;
-    for (; *s != '\0'; s++)
+    for (const char *s = spec; *s != '\0'; s++)
         if (!isdigit((unsigned char)*s))
             return false;
+    *id = strtoul(spec, NULL, 10);
     return true;
 }
 
 int cn_owner_lookup_user(const char *spec, uid_t *uid, char *err)
 {
-    uid_t id;
-    if (all_digits(spec)) {
-        id = (uid_t)strtoul(spec, NULL, 10);
-    } else {
+    unsigned long id;
+    if (!numeric_id(spec, &id)) {
         struct passwd *pw = getpwnam(spec);
         if (pw == NULL)
             return cn_err(err, "No such user: '%s'", spec);
         id = pw->pw_uid;
     }
     if (uid != NULL)
-        *uid = id;
+        *uid = (uid_t)id;
     return 0;
 }
 
 int cn_owner_lookup_group(const char *spec, gid_t *gid, char *err)
 {
-    gid_t id;
-    if (all_digits(spec)) {
-        id = (gid_t)strtoul(spec, NULL, 10);
-    } else {
+    unsigned long id;
+    if (!numeric_id(spec, &id)) {
         struct group *gr = getgrnam(spec);
         if (gr == NULL)
             return cn_err(err, "No such group: '%s'", spec);
         id = gr->gr_gid;
     }
     if (gid != NULL)
-        *gid = id;
+        *gid = (gid_t)id;
     return 0;
 }
 

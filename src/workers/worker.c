@@ -5,9 +5,6 @@
 #include "py/py_app.h"
 #include "py/py_hooks.h"
 
-#include "cunicorn/owner.h"
-
-
 #include <errno.h>
 #include <poll.h>
 #include <stdlib.h>
@@ -109,9 +106,7 @@ int cn_worker_main(void *ud, cn_worker_ctx_t *ctx)
                          .worker_pid = getpid()};
     if (cn_py_hook_run(CN_HOOK_POST_FORK, &me) < 0)
         return CN_EXIT_WORKER_BOOT_ERROR;
-    cn_owner_t owner; /* user/group: dropped before any app code runs */
-    if (cn_owner_resolve(cfg->user, cfg->group, &owner, err) < 0 ||
-        cn_owner_drop(&owner, cfg->initgroups, err) < 0) {
+    if (cn_owner_drop(&cfg->owner, cfg->initgroups, err) < 0) { /* before any app code */
         cn_log_error("%s", err);
         return CN_EXIT_WORKER_BOOT_ERROR;
     }

@@ -825,6 +825,10 @@ START_TEST(privilege_settings)
     ck_assert_str_eq(cfg.group, "65534");
     ck_assert(cfg.initgroups);
     ck_assert_int_eq(cfg.umask, 022);
+    ck_assert_int_eq(cn_config_finish(&cfg, err), 0); /* resolved once, for every worker */
+    ck_assert(cfg.owner.set_uid && cfg.owner.set_gid);
+    ck_assert_int_eq(cfg.owner.uid, 65534);
+    ck_assert_int_eq(cfg.owner.gid, 65534);
     static const struct {
         const char *text;
         int mode;
