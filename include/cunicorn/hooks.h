@@ -22,6 +22,10 @@ enum cn_hook {
     CN_HOOK_POST_WORKER_INIT, /* worker, app loaded: (worker) */
     CN_HOOK_CHILD_EXIT,       /* master, worker reaped: (server, worker) */
     CN_HOOK_WORKER_EXIT,      /* worker, leaving: (server, worker) */
+    CN_HOOK_WORKER_INT,       /* worker, told INT/QUIT: (worker) */
+    CN_HOOK_WORKER_ABORT,     /* worker, told ABRT (missed heartbeat): (worker) */
+    CN_HOOK_PRE_REQUEST,      /* worker, before the app: (worker, req) */
+    CN_HOOK_POST_REQUEST,     /* worker, after the response: (worker, req, environ, resp) */
     CN_HOOK_NWORKERS_CHANGED, /* master: (server, new_value, old_value) */
     CN_HOOK_ON_EXIT,          /* master, last thing: (server) */
     CN_HOOK_COUNT

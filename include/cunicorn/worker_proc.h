@@ -23,10 +23,11 @@
 /* Flags the worker's signal handlers set (cn_worker_signals_install). */
 typedef struct cn_worker_flags {
     volatile sig_atomic_t stop;       /* TERM: graceful */
-    volatile sig_atomic_t quick_stop; /* INT/QUIT: exit now */
+    volatile sig_atomic_t quick_stop; /* INT/QUIT/ABRT: exit now */
+    volatile sig_atomic_t aborted;    /* ABRT: the master saw the heartbeat stop */
     volatile sig_atomic_t reopen;     /* USR1 */
     /* Set by a class while it can interrupt the app (sync): called by the
-     * INT/QUIT handler after quick_stop is set, so async-signal-safe. */
+     * INT/QUIT/ABRT handler after quick_stop is set, so async-signal-safe. */
     void (*volatile interrupt)(void);
 } cn_worker_flags_t;
 
@@ -42,11 +43,11 @@ typedef struct cn_worker_ctx {
 /** Run in the child after fork; the return value is the exit status. */
 typedef int (*cn_worker_main_cb)(void *ud, cn_worker_ctx_t *ctx);
 
-/** In a worker: install TERM/INT/QUIT/USR1 handlers that set flags, restore
+/** In a worker: install TERM/INT/QUIT/ABRT/USR1 handlers that set flags, restore
  * the master's other handlers to defaults, unblock signals. */
 void cn_worker_signals_install(cn_worker_flags_t *flags);
 
-/** Block TERM/INT/QUIT/USR1 until the next cn_worker_signals_install: for
+/** Block TERM/INT/QUIT/ABRT/USR1 until the next cn_worker_signals_install: for
  * code that hands their dispositions back to SIG_DFL (libev closing its
  * signal watchers) and must not be killed before the handlers return. */
 void cn_worker_signals_hold(void);

@@ -607,6 +607,11 @@ void cn_config_markdown(FILE *out)
         fprintf(out, "%s`%s`", h ? ", " : "", cn_hook_name((enum cn_hook)h));
     fprintf(out, ". An exception in a master hook is logged with its traceback and the master "
                  "goes on; in `post_fork` or `post_worker_init` it is a worker boot error "
-                 "(exit 3).\n\n");
+                 "(exit 3); in `pre_request` the request fails with 500; in `post_request` "
+                 "it is logged. `req` has `method`, `uri`, `path`, `query`, `fragment`, "
+                 "`version`, `headers` (upper-cased names), `scheme`, `remote_addr`; `resp` "
+                 "has `status`, `status_code`, `headers`, `response_length`, `sent`. "
+                 "`worker_abort` runs when the master sends ABRT to a worker whose heartbeat "
+                 "stopped; the worker then exits 1.\n\n");
     markdown_foreign(out);
 }

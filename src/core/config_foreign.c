@@ -13,7 +13,6 @@
 #define IGNORED CN_FOREIGN_IGNORED
 
 #define NOT_YET "not implemented yet (docs/differences.md)"
-#define HOOK "this server hook is " NOT_YET
 #define TLS "TLS is not implemented: terminate it in a proxy in front, such as nginx"
 #define TLS_ONLY "a TLS option, used only with certfile/keyfile, which cunicorn refuses"
 #define SYSLOG_ONLY "used only with syslog, which cunicorn refuses"
@@ -63,11 +62,7 @@ static const cn_foreign_setting_t foreign[] = {
      "process titles use proc_name or 'cunicorn'; set proc_name instead"},
     {"paste", {"--paste", "--paster", NULL}, true, "None", REFUSED,
      "PasteDeploy configuration is not supported; name the app as MODULE:VARIABLE"},
-    {"worker_int", {NULL}, false, NULL, REFUSED, HOOK},
-    {"worker_abort", {NULL}, false, NULL, REFUSED, HOOK},
     {"pre_exec", {NULL}, false, NULL, REFUSED, "re-exec on USR2 is " NOT_YET},
-    {"pre_request", {NULL}, false, NULL, REFUSED, HOOK},
-    {"post_request", {NULL}, false, NULL, REFUSED, HOOK},
     {"ssl_context", {NULL}, false, NULL, REFUSED, TLS},
     {"proxy_allow_ips", {"--proxy-allow-from", NULL}, true, "'127.0.0.1,::1'", REFUSED,
      "PROXY protocol senders are trusted by forwarded_allow_ips in cunicorn; set that instead"},

@@ -12,6 +12,10 @@ static const char *const names[CN_HOOK_COUNT] = {
     [CN_HOOK_POST_WORKER_INIT] = "post_worker_init",
     [CN_HOOK_CHILD_EXIT] = "child_exit",
     [CN_HOOK_WORKER_EXIT] = "worker_exit",
+    [CN_HOOK_WORKER_INT] = "worker_int",
+    [CN_HOOK_WORKER_ABORT] = "worker_abort",
+    [CN_HOOK_PRE_REQUEST] = "pre_request",
+    [CN_HOOK_POST_REQUEST] = "post_request",
     [CN_HOOK_NWORKERS_CHANGED] = "nworkers_changed",
     [CN_HOOK_ON_EXIT] = "on_exit",
 };

@@ -2,7 +2,10 @@
  *
  * Owns: the process-wide pointer to the worker's cn_worker_flags_t and the
  * handlers that set it (TERM -> stop, INT/QUIT -> quick_stop and the class's
- * interrupt hook, USR1 -> reopen).
+ * interrupt hook, ABRT -> the same and aborted, USR1 -> reopen). ABRT is
+ * what the master sends a worker whose heartbeat stopped (Gunicorn's
+ * worker_abort); an abort() of the process's own still ends it, as the
+ * C library resets the handler and raises again when it returns.
  * Handlers are installed without SA_RESTART so a blocking poll()/accept()
  * returns EINTR and the worker loop looks at the flags promptly.
  * Must not: do anything in a handler but store a flag (no logging, no
@@ -29,6 +32,9 @@ static void worker_on_signal(int sig)
     case SIGTERM:
         f->stop = 1;
         break;
+    case SIGABRT:
+        f->aborted = 1;
+        /* fall through */
     case SIGINT:
     case SIGQUIT:
         f->quick_stop = 1;
@@ -53,7 +59,7 @@ static void set_handler(int sig, void (*fn)(int))
     sigaction(sig, &sa, NULL);
 }
 
-static const int handled[] = {SIGTERM, SIGINT, SIGQUIT, SIGUSR1};
+static const int handled[] = {SIGTERM, SIGINT, SIGQUIT, SIGABRT, SIGUSR1};
 
 void cn_worker_signals_hold(void)
 {
@@ -67,7 +73,7 @@ void cn_worker_signals_hold(void)
 void cn_worker_signals_install(cn_worker_flags_t *flags)
 {
     static const int ignored[] = {SIGPIPE, SIGHUP, SIGTTIN, SIGTTOU, SIGWINCH};
-    static const int defaulted[] = {SIGCHLD, SIGUSR2, SIGABRT};
+    static const int defaulted[] = {SIGCHLD, SIGUSR2};
     sigset_t all;
 
     worker_flags = flags;

@@ -105,11 +105,13 @@ def format_exception(exc):
 # and make the call.
 
 # name -> the arguments it takes: s = server, w = worker, n = new_value,
-# o = old_value (the hooks of src/core/hooks.c)
+# o = old_value, q = request, e = environ, r = response (the hooks of
+# src/core/hooks.c)
 HOOK_SIGNATURES = {
     'on_starting': 's', 'on_reload': 's', 'when_ready': 's', 'on_exit': 's',
     'pre_fork': 'sw', 'post_fork': 'sw', 'child_exit': 'sw', 'worker_exit': 'sw',
-    'post_worker_init': 'w', 'nworkers_changed': 'sno',
+    'post_worker_init': 'w', 'worker_int': 'w', 'worker_abort': 'w',
+    'nworkers_changed': 'sno', 'pre_request': 'wq', 'post_request': 'wqer',
 }
 _hooks = {}
 _workers = {}  # age -> Worker; a fork copies the one pre_fork made to the child
@@ -199,11 +201,64 @@ class Worker:
         self.booted = False
 
 
+class Request:
+    """What pre_request and post_request see of a request, as Gunicorn's
+    http.Request: header names upper-cased, in the order received."""
+
+    def __init__(self, method, uri, path, query, fragment, minor, headers, scheme,
+                 remote_addr):
+        self.method, self.uri, self.path = method, uri, path
+        self.query, self.fragment = query, fragment
+        self.version = (1, minor)
+        self.headers, self.trailers = headers, []
+        self.scheme, self.remote_addr, self.peer_addr = scheme, remote_addr, remote_addr
+
+    def should_close(self):
+        for name, value in self.headers:
+            if name == 'CONNECTION':
+                v = value.lower().strip(' \t')
+                if v == 'close':
+                    return True
+                if v == 'keep-alive':
+                    return False
+        return self.version <= (1, 0)
+
+
+class Response:
+    """What post_request sees of the answer, as Gunicorn's wsgi.Response."""
+
+    def __init__(self, status, headers, sent):
+        self.status = status
+        try:
+            self.status_code = int(status.split(None, 1)[0]) if status else None
+        except ValueError:
+            self.status_code = None
+        self.headers = headers
+        self.sent = sent
+        self.response_length = None
+        for name, value in headers:
+            if name.lower() == 'content-length':
+                try:
+                    self.response_length = int(value)
+                except ValueError:
+                    pass
+
+
 def setup_hooks(settings, emit):
     """The objects hooks receive, from the final settings."""
     global _server
     cfg = Config(settings)
     _server = Server(cfg, Log(emit))
+
+
+def _worker(age, worker_pid, server_pid):
+    worker = _workers.get(age)
+    if worker is None:
+        worker = _workers[age] = Worker(age, _server.cfg, _server.log)
+    if worker_pid:
+        worker.pid = worker_pid
+    worker.ppid = server_pid
+    return worker
 
 
 def run_hook(name, server_pid, num_workers, age, worker_pid, new_value, old_value):
@@ -214,18 +269,20 @@ def run_hook(name, server_pid, num_workers, age, worker_pid, new_value, old_valu
     _server.pid, _server.num_workers = server_pid, num_workers
     worker = None
     if age:
-        worker = _workers.get(age)
-        if worker is None:
-            worker = _workers[age] = Worker(age, _server.cfg, _server.log)
-        if worker_pid:
-            worker.pid = worker_pid
-        worker.ppid = server_pid
+        worker = _worker(age, worker_pid, server_pid)
         if name == 'post_worker_init':
             worker.booted = True
-        elif name in ('child_exit', 'worker_exit'):
+        elif name in ('child_exit', 'worker_exit', 'worker_int', 'worker_abort'):
             worker.alive = False
             if name == 'child_exit':
                 del _workers[age]
     args = {'s': _server, 'w': worker, 'n': new_value,
             'o': None if old_value < 0 else old_value}
     fn(*[args[c] for c in HOOK_SIGNATURES[name]])
+
+
+def run_request_hook(name, server_pid, age, worker_pid, req, environ=None, resp=None):
+    """pre_request(worker, req) or post_request(worker, req, environ, resp)."""
+    worker = _worker(age, worker_pid, server_pid)
+    args = {'w': worker, 'q': req, 'e': environ, 'r': resp}
+    _hooks[name](*[args[c] for c in HOOK_SIGNATURES[name]])

@@ -114,12 +114,18 @@ bool cn_wsgi_serve(cn_wsgi_t *w, cn_conn_t *c, bool may_keep_alive)
     double start = cn_now();
     time_t when = time(NULL);
 
-    PyObject *input = cn_wsgi_input_new(req);
+    PyObject *hook_req = NULL; /* strong: Gunicorn's req, if a request hook wants it */
+    bool hooks = cn_wsgi_hooks_wanted();
+    bool ok = !hooks || cn_wsgi_pre_request(req, https, &hook_req) == 0;
+    PyObject *input = ok ? cn_wsgi_input_new(req) : NULL;
     PyObject *sr = input ? cn_wsgi_start_response_new(req) : NULL;
     PyObject *env = input && sr ? cn_wsgi_environ(w, c, input, https) : NULL;
-    bool ok = env != NULL && run_app(req, env, sr) == 0;
+    ok = env != NULL && run_app(req, env, sr) == 0;
     if (!ok)
         report_error(req);
+    if (hook_req != NULL)
+        cn_wsgi_post_request(req, hook_req, env);
+    Py_XDECREF(hook_req);
     if (cn_access_log_enabled() && env != NULL)
         access_log(req, env, when, start);
 

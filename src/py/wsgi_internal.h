@@ -93,6 +93,17 @@ int cn_wsgi_finish(cn_wsgi_request_t *req);
 const char *cn_wsgi_response_header(const cn_wsgi_request_t *req, const char *name,
                                     size_t name_len, size_t *len);
 
+/** Whether the config file defined pre_request or post_request (wsgi_hooks.c). */
+bool cn_wsgi_hooks_wanted(void);
+/** Build Gunicorn's req object into *hook_req (new reference) and call
+ * pre_request with it. 0, or -1 with an exception set: the request then
+ * fails as if the app had raised it (Gunicorn's order). */
+int cn_wsgi_pre_request(cn_wsgi_request_t *req, bool https, PyObject **hook_req);
+/** Call post_request after the response, keeping any exception already
+ * set; an exception of the hook's is logged ("Exception in post_request
+ * hook"). env NULL: the environ was never built (pre_request raised). */
+void cn_wsgi_post_request(cn_wsgi_request_t *req, PyObject *hook_req, PyObject *env);
+
 /* A worker's wait may be interrupted by a Python exception (gevent: one
  * thrown into the waiting greenlet, such as the app's own gevent.Timeout);
  * the cn_conn call then returns -ECANCELED and leaves it set. Inside the

@@ -461,15 +461,21 @@ static PyObject *py_tick(PyObject *self, PyObject *unused)
     Py_RETURN_NONE;
 }
 
-/* _signal(signum): gevent runs it on the hub for TERM, INT, QUIT, USR1. */
+/* _signal(signum): gevent runs it on the hub for TERM, INT, QUIT, ABRT, USR1. */
 static PyObject *py_signal(PyObject *self, PyObject *signum)
 {
     gevent_worker_t *gw = worker_of(self);
     long sig = PyLong_AsLong(signum);
-    if (sig == SIGUSR1)
+    if (sig == SIGUSR1) {
         cn_log_reopen();
-    else
-        begin_stop(gw, sig != SIGTERM);
+        Py_RETURN_NONE;
+    }
+    if (sig != SIGTERM) {
+        gw->w->flags.aborted = gw->w->flags.aborted || sig == SIGABRT;
+        gw->w->flags.quick_stop = 1;
+        cn_worker_stop_hook(gw->w);
+    }
+    begin_stop(gw, sig != SIGTERM);
     Py_RETURN_NONE;
 }
 
@@ -563,7 +569,7 @@ static int start_hub_watchers(gevent_worker_t *gw)
                                                                Py_False),
                                            tick, NULL)
                        : -1;
-    int sigs[] = {SIGTERM, SIGINT, SIGQUIT, SIGUSR1};
+    int sigs[] = {SIGTERM, SIGINT, SIGQUIT, SIGABRT, SIGUSR1};
     for (size_t i = 0; rc == 0 && i < CN_ARRAY_LEN(sigs); i++) {
         PyObject *signum = PyLong_FromLong(sigs[i]);
         rc = signum ? start_hub_watcher(gw, PyObject_CallMethod(gw->loop, "signal", "OO", signum,

@@ -64,7 +64,7 @@ typedef struct gworker {
     struct ev_loop *loop;
     ev_io *accept_io;            /* owned: one per listener */
     ev_timer beat;
-    ev_signal sig_term, sig_int, sig_quit, sig_usr1;
+    ev_signal sig_term, sig_int, sig_quit, sig_abrt, sig_usr1;
     cn_pool_t *pool;             /* owned */
     PyInterpreterState *interp;  /* borrowed */
     gconn_t *conns;              /* owned: every open connection */
@@ -361,6 +361,8 @@ static void signal_on_stop(struct ev_loop *loop, ev_signal *s, int revents)
         begin_stop(gw);
         return;
     }
+    if (s->signum == SIGABRT)
+        gw->w->flags.aborted = 1;
     gw->w->flags.quick_stop = 1;
     gw->quick = true;
     ev_break(loop, EVBREAK_ALL);
@@ -370,8 +372,8 @@ static void signal_on_usr1(struct ev_loop *loop, ev_signal *s, int revents) { cn
 
 static void watchers_start(gworker_t *gw)
 {
-    ev_signal *stops[] = {&gw->sig_term, &gw->sig_int, &gw->sig_quit};
-    int signums[] = {SIGTERM, SIGINT, SIGQUIT};
+    ev_signal *stops[] = {&gw->sig_term, &gw->sig_int, &gw->sig_quit, &gw->sig_abrt};
+    int signums[] = {SIGTERM, SIGINT, SIGQUIT, SIGABRT};
     for (size_t i = 0; i < CN_ARRAY_LEN(stops); i++) {
         ev_signal_init(stops[i], signal_on_stop, signums[i]);
         stops[i]->data = gw;
@@ -410,6 +412,11 @@ static int gthread_run(cn_worker_t *w)
     ev_run(gw.loop, 0);
 
     double left = gw.stopping ? gw.stop_deadline - ev_now(gw.loop) : 0;
+    if (gw.quick) { /* worker_int sees the app threads still running */
+        PyEval_RestoreThread(main_ts);
+        cn_worker_stop_hook(w);
+        main_ts = PyEval_SaveThread();
+    }
     if (gw.quick || cn_pool_stop(gw.pool, left > 0 ? left : 0.1) < 0) {
         w->abandoned = true; /* threads are still inside the app */
         return 0;

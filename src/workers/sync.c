@@ -7,10 +7,11 @@
  * heartbeat (cn_worker_wait_poll); an app that hangs does not beat, so the
  * master replaces the worker after `timeout`.
  *
- * INT/QUIT stop at once, as Gunicorn's sync worker does: while the app runs,
- * the signal handler asks Python to run raise_exit (PyErr_SetInterruptEx),
- * which raises SystemExit inside the app; the connection is closed without
- * an answer and the worker exits. */
+ * INT/QUIT/ABRT stop at once, as Gunicorn's sync worker does: while the app
+ * runs, the signal handler asks Python to run raise_exit
+ * (PyErr_SetInterruptEx), which calls worker_int (worker_abort) and raises
+ * SystemExit inside the app; the connection is closed without an answer and
+ * the worker exits. */
 #include "workers/worker.h"
 
 #include <errno.h>
@@ -117,7 +118,9 @@ static bool serve_one(cn_worker_t *w, cn_conn_t *c, PyThreadState **ts)
 static int install_interrupt(cn_worker_t *w)
 {
     static PyMethodDef def = {"raise_exit", raise_exit, METH_VARARGS, NULL};
-    PyObject *fn = PyCFunction_New(&def, NULL);
+    PyObject *self = PyCapsule_New(w, "cunicorn.sync_worker", NULL);
+    PyObject *fn = self ? PyCFunction_New(&def, self) : NULL;
+    Py_XDECREF(self); /* fn holds it */
     PyObject *signal = fn ? PyImport_ImportModule("signal") : NULL;
     PyObject *old = signal ? PyObject_CallMethod(signal, "signal", "iO", SIGINT, fn) : NULL;
     int rc = old != NULL ? 0 : -1;
@@ -138,6 +141,7 @@ static void interrupt_app(void)
 
 static PyObject *raise_exit(PyObject *self, PyObject *args)
 {
+    cn_worker_stop_hook(PyCapsule_GetPointer(self, "cunicorn.sync_worker"));
     PyErr_SetNone(PyExc_SystemExit);
     return NULL;
 }

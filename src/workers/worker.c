@@ -100,11 +100,12 @@ int cn_worker_main(void *ud, cn_worker_ctx_t *ctx)
     char err[CN_ERR_LEN];
     /* the hooks see the server and this worker (Gunicorn's order: post_fork
      * before the privilege drop, post_worker_init once the app is loaded) */
-    cn_hook_info_t me = {.server_pid = ctx->ppid,
-                         .num_workers = cfg->workers,
-                         .worker_age = ctx->index,
-                         .worker_pid = getpid()};
-    if (cn_py_hook_run(CN_HOOK_POST_FORK, &me) < 0)
+    w.me = (cn_hook_info_t){.server_pid = ctx->ppid,
+                            .num_workers = cfg->workers,
+                            .worker_age = ctx->index,
+                            .worker_pid = getpid()};
+    cn_py_hooks_set_worker(&w.me);
+    if (cn_py_hook_run(CN_HOOK_POST_FORK, &w.me) < 0)
         return CN_EXIT_WORKER_BOOT_ERROR;
     if (cn_owner_drop(&cfg->owner, cfg->initgroups, err) < 0) { /* before any app code */
         cn_log_error("%s", err);
@@ -132,18 +133,29 @@ int cn_worker_main(void *ud, cn_worker_ctx_t *ctx)
         cn_py_log_exception(CN_LOG_ERROR, "Exception in worker process");
         return CN_EXIT_WORKER_BOOT_ERROR;
     }
-    if (cn_py_hook_run(CN_HOOK_POST_WORKER_INIT, &me) < 0)
+    if (cn_py_hook_run(CN_HOOK_POST_WORKER_INIT, &w.me) < 0)
         return CN_EXIT_WORKER_BOOT_ERROR;
     cn_heartbeat_beat(ctx->heartbeat);
 
     int rc = klass->run(&w);
+    if (w.flags.aborted)
+        rc = 1; /* Gunicorn's worker exits 1 after an abort */
     if (!w.abandoned) { /* else threads still in the app: no more Python here */
-        (void)cn_py_hook_run(CN_HOOK_WORKER_EXIT, &me);
+        cn_worker_stop_hook(&w);
+        (void)cn_py_hook_run(CN_HOOK_WORKER_EXIT, &w.me);
         cn_wsgi_free(w.wsgi);
         Py_CLEAR(w.current_task);
         flush_std_streams();
     }
     return rc;
+}
+
+void cn_worker_stop_hook(cn_worker_t *w)
+{
+    if (w->stop_hook_ran || !w->flags.quick_stop)
+        return;
+    w->stop_hook_ran = true;
+    (void)cn_py_hook_run(w->flags.aborted ? CN_HOOK_WORKER_ABORT : CN_HOOK_WORKER_INT, &w->me);
 }
 
 bool cn_worker_tickets_left(const cn_worker_t *w)

@@ -9,6 +9,7 @@
 #include "py/wsgi.h"
 
 #include "cunicorn/config.h"
+#include "cunicorn/hooks.h"
 #include "cunicorn/timeouts.h"
 #include "cunicorn/worker_proc.h"
 
@@ -30,6 +31,8 @@ typedef struct cn_worker {
                                  plus this worker's jitter */
     bool abandoned;           /* run() left threads inside Python: the exit
                                  path must not take the GIL again */
+    bool stop_hook_ran;       /* worker_int/worker_abort called (once) */
+    cn_hook_info_t me;        /* this worker, as the server hooks see it */
 } cn_worker_t;
 
 typedef struct cn_worker_class {
@@ -73,6 +76,12 @@ void cn_worker_ticket_return(cn_worker_t *w, bool *ticket);
 bool cn_worker_request_begin(cn_worker_t *w, bool *ticket, bool keep);
 /** Whether cn_worker_ticket_take would succeed. */
 bool cn_worker_tickets_left(const cn_worker_t *w);
+
+/** INT/QUIT/ABRT arrived: call Gunicorn's worker_int, or worker_abort
+ * after an ABRT, once. GIL held; the class calls it where the stop is
+ * noticed (sync: inside the interrupted app, so the hook sees its stack),
+ * and cn_worker_main after run() if the class has not. */
+void cn_worker_stop_hook(cn_worker_t *w);
 
 /** The arbiter's worker entry point (ud is the const cn_config_t *). */
 int cn_worker_main(void *ud, cn_worker_ctx_t *ctx);

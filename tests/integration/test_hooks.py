@@ -5,10 +5,12 @@ import re
 import shutil
 import signal
 import tempfile
+import time
 
 import pytest
 
-from conftest import only_cunicorn, pid_alive, run_bin, wait_until
+from conftest import WORKER_CLASS, only_cunicorn, pid_alive, run_bin, wait_until
+from test_signals import _start_slow_request
 
 pytestmark = only_cunicorn("hooks: Gunicorn itself is the reference")
 
@@ -214,3 +216,124 @@ def test_hook_exceptions_are_logged(make_server, tmp_path):
     s2 = make_server("app_env:app", args=["-c", str(conf)], wait=False)
     assert s2.wait_exit(20) == 3
     assert "RuntimeError: fork-boom" in s2.log_text()
+
+
+REQUEST_HOOKS_CONF = '''
+import os
+MARK = os.environ["HOOK_MARKS"]
+
+
+def _mark(*parts):
+    with open(MARK, "a") as f:
+        f.write("|".join(str(p) for p in parts) + "\\n")
+
+
+def pre_request(worker, req):
+    if req.path == "/pre-boom":
+        raise RuntimeError("pre-boom")
+    _mark("pre_request", os.getpid(), worker.pid, worker.age, req.method, req.uri, req.path,
+          req.query, req.version, dict(req.headers).get("X-HOOK-TEST"), req.scheme)
+
+
+def post_request(worker, req, environ, resp):
+    if req.path == "/pre-boom":
+        _mark("post_request", "after pre-boom", environ, resp)
+        return
+    if req.path == "/post-boom":
+        raise RuntimeError("post-boom")
+    _mark("post_request", os.getpid(), worker.pid, req.path, environ["PATH_INFO"],
+          resp.status, resp.status_code, resp.response_length, resp.sent,
+          dict(resp.headers).get("Content-Type"))
+'''
+
+
+def pipe_marks(path):
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        return [line.rstrip("\n").split("|") for line in f]
+
+
+def test_pre_and_post_request_see_gunicorns_objects(make_server, tmp_path):
+    conf = tmp_path / "req.conf.py"
+    conf.write_text(REQUEST_HOOKS_CONF)
+    path = str(tmp_path / "marks")
+    s = make_server("app_env:app", args=["-c", str(conf)], env={"HOOK_MARKS": path})
+    r = s.get("/some/where?a=1", headers=[("X-Hook-Test", "yes")])
+    assert r.status == 200
+    (worker,) = s.worker_pids()
+    wait_until(lambda: len(pipe_marks(path)) == 2, 10, what="both request hooks")
+    pre, post = pipe_marks(path)
+    assert pre == ["pre_request", str(worker), str(worker), "1", "GET", "/some/where?a=1",
+                   "/some/where", "a=1", "(1, 1)", "yes", "http"]
+    assert post[:7] == ["post_request", str(worker), str(worker), "/some/where", "/some/where",
+                        "200 OK", "200"]
+    assert post[7] == str(len(r.body)) and post[8] == str(len(r.body))
+    # Gunicorn's order: pre_request's exception fails the request (500);
+    # post_request's is logged and the answer stands
+    assert s.get("/pre-boom").status == 500
+    assert s.get("/post-boom").status == 200
+    assert pipe_marks(path)[2] == ["post_request", "after pre-boom", "{}", "None"]
+    s.wait_log("RuntimeError: post-boom")  # post_request runs after the response
+    log = s.log_text()
+    assert "RuntimeError: pre-boom" in log and "Error handling request /pre-boom" in log
+    assert "Exception in post_request hook" in log
+    assert s.get("/").status == 200
+
+
+STOP_HOOKS_CONF = '''
+import os
+import sys
+import traceback
+MARK = os.environ["HOOK_MARKS"]
+
+
+def _mark(name, worker):
+    # the stacks of every thread, as Gunicorn's example worker_int dumps them
+    stacks = "".join(line for frame in sys._current_frames().values()
+                     for line in traceback.format_stack(frame))
+    with open(MARK, "a") as f:
+        f.write("%s %d %d %s %s\\n" % (name, os.getpid(), worker.pid, worker.alive,
+                                       "in-app" if "def app" in stacks or "sleep" in stacks
+                                       else "idle"))
+
+
+def worker_int(worker):
+    _mark("worker_int", worker)
+
+
+def worker_abort(worker):
+    _mark("worker_abort", worker)
+'''
+
+
+@pytest.mark.parametrize("sig, hook, code", [(signal.SIGINT, "worker_int", 0),
+                                             (signal.SIGQUIT, "worker_int", 0),
+                                             (signal.SIGABRT, "worker_abort", 1)])
+def test_worker_int_and_abort_hooks(make_server, tmp_path, sig, hook, code):
+    """INT/QUIT call worker_int, ABRT (what the master sends a worker whose
+    heartbeat stopped) worker_abort and exits 1, in the worker, while the
+    request that was running is still there to see."""
+    conf = tmp_path / "stop.conf.py"
+    conf.write_text(STOP_HOOKS_CONF)
+    path = str(tmp_path / "marks")
+    s = make_server("app_router:app", args=["-c", str(conf), "--graceful-timeout", "3"],
+                    env={"HOOK_MARKS": path})
+    (worker,) = s.worker_pids()
+    c, t, result = _start_slow_request(s, 5)
+    try:
+        time.sleep(0.5)  # the worker has picked the request up
+        os.kill(worker, sig)
+        wait_until(lambda: marks(path), 10, what=hook)
+    finally:
+        c.close()
+    (row,) = marks(path)
+    assert row[:4] == [hook, str(worker), str(worker), "False"]
+    if WORKER_CLASS != "gevent":  # a waiting greenlet is not in sys._current_frames
+        assert row[4] == "in-app"
+    wait_until(lambda: not pid_alive(worker), 10, what="the worker gone")
+    if code:
+        s.wait_log(r"Worker \(pid:%d\) exited with code 1" % worker, timeout=10)
+    wait_until(lambda: len(s.worker_pids()) == 1 and worker not in s.worker_pids(), 15,
+               what="a replacement worker")
+    assert s.get("/").status == 200
