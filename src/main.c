@@ -83,6 +83,9 @@ int main(int argc, char **argv)
     }
     if (cn_py_hooks_setup(&cfg, err) < 0)
         return fail(1, err);
+    int load_code;
+    if (cfg.preload_app && cn_py_app_preload(cfg.app_uri, &load_code) < 0)
+        return 1; /* logged; Gunicorn's master dies of the exception: 1 */
     cn_hook_info_t master = {.server_pid = getpid(), .num_workers = cfg.workers};
     (void)cn_py_hook_run(CN_HOOK_ON_STARTING, &master);
     /* Refuse to start over a live instance before touching its sockets. */
@@ -108,8 +111,15 @@ int main(int argc, char **argv)
         .worker_main = cn_worker_main,
         .worker_ud = &cfg,
         .hook = cn_py_hook_from_arbiter,
+        .before_fork = cn_py_before_fork,
+        .after_fork_parent = cn_py_after_fork_parent,
     };
-    return cn_arbiter_run(&acfg);
+    /* The master's Python threads (the preloaded app's, a hook's) run while
+     * the arbiter waits; its Python callbacks take the GIL back. */
+    PyThreadState *ts = PyEval_SaveThread();
+    int status = cn_arbiter_run(&acfg);
+    PyEval_RestoreThread(ts);
+    return status;
 }
 
 /* Defaults < config file < $GUNICORN_CMD_ARGS < $CUNICORN_CMD_ARGS < command

@@ -28,6 +28,10 @@ typedef struct cn_arbiter_config {
      * nworkers_changed, on_reload, on_exit); NULL = none */
     cn_hook_cb hook;
     void *hook_ud;
+    /* called right before and, in the master, right after each fork (the
+     * embedded interpreter's fork protocol); NULL = none */
+    void (*before_fork)(void);
+    void (*after_fork_parent)(void);
 } cn_arbiter_config_t;
 
 /**

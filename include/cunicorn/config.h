@@ -65,6 +65,7 @@ typedef struct cn_config {
     bool initgroups;
     bool reuse_port;
     bool check_config;
+    bool preload_app;
     bool print_config;
     char *config;      /* -c/--config path; NULL = look for the default files */
     char *wsgi_app;    /* the config file's app, when there is no APP_MODULE */

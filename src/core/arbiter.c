@@ -561,10 +561,14 @@ static int spawn_worker(arbiter_t *a)
      * (which would write into the master's pipe) before it resets them. */
     sigfillset(&all);
     sigprocmask(SIG_BLOCK, &all, &old);
+    if (a->cfg->before_fork != NULL)
+        a->cfg->before_fork();
     pid_t pid = fork();
     if (pid == 0)
         worker_child(a, slot, age);
     int saved = errno;
+    if (a->cfg->after_fork_parent != NULL)
+        a->cfg->after_fork_parent();
     sigprocmask(SIG_SETMASK, &old, NULL);
     if (pid < 0) {
         cn_log_error("fork failed: %s", strerror(saved));

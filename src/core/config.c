@@ -138,6 +138,12 @@ static const cn_setting_t settings[] = {
     {"print_config", {"--print-config", NULL}, NULL, CN_T_BOOL, OFF(print_config), "false", 0, 0,
      NULL, "Debugging",
      "Print the fully resolved configuration and exit. Implies check_config."},
+    {"preload_app", {"--preload", NULL}, NULL, CN_T_BOOL, OFF(preload_app), "false", 0, 0, NULL,
+     "Server Mechanics",
+     "Load the application in the master before forking the workers, which then share its "
+     "memory pages copy-on-write and start faster. The master forks with CPython's fork "
+     "protocol (PyOS_BeforeFork/PyOS_AfterFork_*). A HUP then does not reload the "
+     "application's code, as in Gunicorn."},
     {"reuse_port", {"--reuse-port", NULL}, NULL, CN_T_BOOL, OFF(reuse_port), "false", 0, 0, NULL,
      "Server Mechanics", "Set the SO_REUSEPORT flag on the listening sockets."},
     {"chdir", {"--chdir", NULL}, "CHDIR", CN_T_STR, OFF(chdir), NULL, 0, 0, validate_chdir,

@@ -27,8 +27,6 @@ static const cn_foreign_setting_t foreign[] = {
     {"reload_extra_files", {"--reload-extra-file", NULL}, true, "[]", IGNORED, RELOAD_ONLY},
     {"spew", {"--spew", NULL}, false, "False", REFUSED,
      "tracing every executed line is not supported"},
-    {"preload_app", {"--preload", NULL}, false, "False", REFUSED,
-     "loading the app in the master is " NOT_YET},
     {"sendfile", {"--no-sendfile", NULL}, false, "None", IGNORED,
      "cunicorn never uses sendfile(2), so there is nothing to turn off"},
     {"daemon", {"-D", "--daemon", NULL}, false, "False", REFUSED,

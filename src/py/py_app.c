@@ -15,8 +15,20 @@ static bool is_app_import_error(PyObject *exc)
     return match;
 }
 
+/* strong, or NULL: the app the master loaded (preload_app), which every
+ * worker forked afterwards shares */
+static PyObject *preloaded;
+
+int cn_py_app_preload(const char *uri, int *exit_code)
+{
+    preloaded = cn_py_app_load(uri, exit_code);
+    return preloaded ? 0 : -1;
+}
+
 PyObject *cn_py_app_load(const char *uri, int *exit_code)
 {
+    if (preloaded != NULL)
+        return Py_NewRef(preloaded);
     PyObject *fn = cn_py_boot_func("import_app");
     PyObject *arg = PyUnicode_FromString(uri);
     PyObject *app = NULL;

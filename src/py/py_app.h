@@ -15,4 +15,9 @@
  */
 PyObject *cn_py_app_load(const char *uri, int *exit_code);
 
+/** preload_app: load the app in the master, as cn_py_app_load; from then on
+ * cn_py_app_load returns it (in the workers forked later) without importing
+ * again. 0, or -1 as cn_py_app_load. */
+int cn_py_app_preload(const char *uri, int *exit_code);
+
 #endif

@@ -145,5 +145,9 @@ int cn_py_hook_run_request(enum cn_hook h, PyObject *req, PyObject *environ, PyO
 void cn_py_hook_from_arbiter(void *ud, enum cn_hook h, const cn_hook_info_t *info)
 {
     (void)ud;
+    if (!cn_py_hook_defined(h))
+        return;
+    PyGILState_STATE gil = PyGILState_Ensure(); /* the arbiter runs without it */
     (void)cn_py_hook_run(h, info);
+    PyGILState_Release(gil);
 }

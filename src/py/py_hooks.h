@@ -34,7 +34,8 @@ void cn_py_hooks_set_worker(const cn_hook_info_t *me);
  * h defined. 0, or -1 with the hook's exception set. */
 int cn_py_hook_run_request(enum cn_hook h, PyObject *req, PyObject *environ, PyObject *resp);
 
-/** cn_hook_cb for the arbiter: cn_py_hook_run, the result only logged. */
+/** cn_hook_cb for the arbiter: cn_py_hook_run, the result only logged.
+ * Takes the GIL (the master runs the arbiter without it). */
 void cn_py_hook_from_arbiter(void *ud, enum cn_hook h, const cn_hook_info_t *info);
 
 #endif

@@ -233,6 +233,23 @@ static int apply_config_value(cn_config_t *cfg, const char *name, PyObject *valu
     return rc;
 }
 
+/* The master runs the arbiter without the GIL (threads the preloaded app or
+ * a hook started go on running there, as in Gunicorn), so the fork takes it
+ * first; the child keeps it. */
+static PyGILState_STATE fork_gil;
+
+void cn_py_before_fork(void)
+{
+    fork_gil = PyGILState_Ensure();
+    PyOS_BeforeFork();
+}
+
+void cn_py_after_fork_parent(void)
+{
+    PyOS_AfterFork_Parent();
+    PyGILState_Release(fork_gil);
+}
+
 void cn_py_after_fork_child(void) { PyOS_AfterFork_Child(); }
 
 void cn_py_log_exception(enum cn_log_level level, const char *msg)

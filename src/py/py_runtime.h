@@ -24,7 +24,11 @@ int cn_py_apply_paths(const cn_config_t *cfg, char *err) CN_NODISCARD;
  * stderr first when the file itself raises). */
 int cn_py_load_config_file(const char *path, cn_config_t *cfg, char *err) CN_NODISCARD;
 
-/** In a worker right after fork (GIL held, inherited from the master). */
+/** CPython's fork protocol around the arbiter's fork(), called without the
+ * GIL: before (takes it), in the master after (gives it back), and in the
+ * worker right after (the worker keeps the GIL the fork was taken with). */
+void cn_py_before_fork(void);
+void cn_py_after_fork_parent(void);
 void cn_py_after_fork_child(void);
 
 /** Log the current exception with its traceback as one record, prefixed by

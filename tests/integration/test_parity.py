@@ -26,7 +26,6 @@ def one_error_line(p):
 
 @pytest.mark.parametrize("args, name", [
     (["--certfile", "cert.pem", "--keyfile", "key.pem"], "certfile"),
-    (["--preload"], "preload_app"),
     (["-D"], "daemon"),
     (["--reload"], "reload"),
     (["--statsd-host", "127.0.0.1:8125"], "statsd_host"),
@@ -42,9 +41,8 @@ def test_unsupported_flag_refused_one_line(tmp_path, args, name):
 
 @pytest.mark.parametrize("text, name", [
     ("certfile = '/etc/ssl/cert.pem'\n", "certfile"),
-    ("user = 'nobody'\npreload_app = True\n", "preload_app"),
-    ("def worker_int(worker):\n    pass\n", "worker_int"),
-    ("def pre_request(worker, req):\n    pass\n", "pre_request"),
+    ("user = 'nobody'\nspew = True\n", "spew"),
+    ("def pre_exec(server):\n    pass\n", "pre_exec"),
     ("logconfig_dict = {'version': 1}\n", "logconfig_dict"),
     ("capture_output = True\n", "capture_output"),
 ])
