@@ -9,6 +9,7 @@
 #include "cunicorn/arbiter.h"
 #include "cunicorn/config.h"
 #include "cunicorn/log.h"
+#include "cunicorn/daemon.h"
 #include "cunicorn/pidfile.h"
 #include "cunicorn/sock.h"
 
@@ -81,6 +82,14 @@ int main(int argc, char **argv)
         Py_XDECREF(app);
         return app ? 0 : 1;
     }
+    if (cfg.daemon) { /* where Gunicorn detaches: before the hooks, preload and binding */
+        cn_py_before_fork();
+        if (cn_daemonize(cfg.enable_stdio_inheritance, err) < 0)
+            return fail(1, err);
+        cn_py_after_fork_child();
+    }
+    if (cfg.capture_output)
+        cn_log_capture_output();
     if (cn_py_hooks_setup(&cfg, err) < 0)
         return fail(1, err);
     int load_code;

@@ -66,6 +66,9 @@ typedef struct cn_config {
     bool reuse_port;
     bool check_config;
     bool preload_app;
+    bool daemon;
+    bool enable_stdio_inheritance;
+    bool capture_output;
     bool print_config;
     char *config;      /* -c/--config path; NULL = look for the default files */
     char *wsgi_app;    /* the config file's app, when there is no APP_MODULE */

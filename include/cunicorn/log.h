@@ -33,6 +33,9 @@ int cn_log_open(const char *path, enum cn_log_level level, char *err) CN_NODISCA
 int cn_access_log_open(const char *path, const char *format, char *err) CN_NODISCARD;
 /** Reopen both files (after rotation). */
 void cn_log_reopen(void);
+/** capture_output: point stdout and stderr (fds 1 and 2) at the error log
+ * file, now and after each cn_log_reopen. Nothing when it is stderr. */
+void cn_log_capture_output(void);
 void cn_log_close(void);
 
 bool cn_log_enabled(enum cn_log_level level);

@@ -138,6 +138,18 @@ static const cn_setting_t settings[] = {
     {"print_config", {"--print-config", NULL}, NULL, CN_T_BOOL, OFF(print_config), "false", 0, 0,
      NULL, "Debugging",
      "Print the fully resolved configuration and exit. Implies check_config."},
+    {"daemon", {"-D", "--daemon", NULL}, NULL, CN_T_BOOL, OFF(daemon), "false", 0, 0, NULL,
+     "Server Mechanics",
+     "Detach the master from the terminal (fork, setsid, fork) before binding, with stdin, "
+     "stdout and stderr on /dev/null, as Gunicorn does. Set pidfile to find it again; an error "
+     "log of \"-\" is then lost."},
+    {"enable_stdio_inheritance", {"-R", "--enable-stdio-inheritance", NULL}, NULL, CN_T_BOOL,
+     OFF(enable_stdio_inheritance), "false", 0, 0, NULL, "Logging",
+     "With daemon, keep stdout and stderr where they were instead of /dev/null."},
+    {"capture_output", {"--capture-output", NULL}, NULL, CN_T_BOOL, OFF(capture_output), "false",
+     0, 0, NULL, "Logging",
+     "Send the app's stdout and stderr (print(), tracebacks it writes) to the error log file, "
+     "again after each USR1 reopen. No effect when the error log is \"-\" (stderr)."},
     {"preload_app", {"--preload", NULL}, NULL, CN_T_BOOL, OFF(preload_app), "false", 0, 0, NULL,
      "Server Mechanics",
      "Load the application in the master before forking the workers, which then share its "

@@ -91,6 +91,17 @@ static int sink_open(log_sink_t *s, const char *path, int std_fd, char *err)
     return 0;
 }
 
+static bool capture_output; /* fds 1 and 2 follow the error log file */
+
+/* capture_output: stdout and stderr become the error log file. */
+static void capture_std(void)
+{
+    if (!capture_output || error_sink.path == NULL || error_sink.fd < 0)
+        return;
+    dup2(error_sink.fd, STDOUT_FILENO);
+    dup2(error_sink.fd, STDERR_FILENO);
+}
+
 static void sink_reopen(log_sink_t *s)
 {
     int fd;
@@ -140,6 +151,15 @@ void cn_log_reopen(void)
     pthread_mutex_lock(&log_lock);
     sink_reopen(&error_sink);
     sink_reopen(&access_sink);
+    capture_std();
+    pthread_mutex_unlock(&log_lock);
+}
+
+void cn_log_capture_output(void)
+{
+    pthread_mutex_lock(&log_lock);
+    capture_output = true;
+    capture_std();
     pthread_mutex_unlock(&log_lock);
 }
 

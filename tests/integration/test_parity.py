@@ -26,7 +26,6 @@ def one_error_line(p):
 
 @pytest.mark.parametrize("args, name", [
     (["--certfile", "cert.pem", "--keyfile", "key.pem"], "certfile"),
-    (["-D"], "daemon"),
     (["--reload"], "reload"),
     (["--statsd-host", "127.0.0.1:8125"], "statsd_host"),
     (["--paste", "development.ini"], "paste"),
@@ -44,7 +43,7 @@ def test_unsupported_flag_refused_one_line(tmp_path, args, name):
     ("user = 'nobody'\nspew = True\n", "spew"),
     ("def pre_exec(server):\n    pass\n", "pre_exec"),
     ("logconfig_dict = {'version': 1}\n", "logconfig_dict"),
-    ("capture_output = True\n", "capture_output"),
+    ("syslog = True\n", "syslog"),
 ])
 def test_unsupported_config_setting_refused_one_line(tmp_path, text, name):
     c = conf(tmp_path, text)

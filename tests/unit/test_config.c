@@ -78,7 +78,7 @@ START_TEST(table_sane)
 {
     size_t n;
     const cn_setting_t *rows = cn_settings(&n);
-    ck_assert_uint_eq(n, 42);
+    ck_assert_uint_eq(n, 45);
     ck_assert_uint_lt(n, sizeof(cfg._source));
     for (size_t i = 0; i < n; i++) {
         ck_assert_ptr_eq(cn_setting_find(rows[i].name), &rows[i]);
@@ -364,7 +364,7 @@ START_TEST(cli_every_flag)
                          "--proxy-protocol", "--strip-header-spaces",
                          "--permit-unconventional-http-method", "--casefold-http-method",
                          "--permit-obsolete-folding", "--header-map", "refuse", "-u", "0", "-g",
-                         "0", "-m", "0o7", "--initgroups", "--preload", "app:wsgi", NULL),
+                         "0", "-m", "0o7", "--initgroups", "--preload", "-D", "-R", "--capture-output", "app:wsgi", NULL),
                      0);
     ck_assert_str_eq(cfg.config, "conf.py");
     assert_list(&cfg.bind, 1, "h:1");
@@ -401,7 +401,8 @@ START_TEST(cli_every_flag)
     ck_assert_str_eq(cfg.user, "0");
     ck_assert_str_eq(cfg.group, "0");
     ck_assert_int_eq(cfg.umask, 7);
-    ck_assert(cfg.initgroups && cfg.preload_app);
+    ck_assert(cfg.initgroups && cfg.preload_app && cfg.daemon && cfg.enable_stdio_inheritance &&
+              cfg.capture_output);
     size_t n;
     const cn_setting_t *rows = cn_settings(&n);
     for (size_t i = 0; i < n; i++)
@@ -794,7 +795,7 @@ END_TEST
  * command line or a config file; a refused one is refused once it differs. */
 START_TEST(foreign_defaults_are_accepted)
 {
-    ck_assert_int_eq(cn_config_foreign(&cfg, cn_foreign_find("daemon"), "False", err), 0);
+    ck_assert_int_eq(cn_config_foreign(&cfg, cn_foreign_find("reload"), "False", err), 0);
     ck_assert_int_eq(cn_config_foreign(&cfg, cn_foreign_find("keyfile"), "None", err), 0);
     ck_assert_int_eq(cli("--http-protocols", "h1", "--reload-engine=auto", NULL), 0);
     ck_assert_uint_eq(cfg.ignored.n, 0);
@@ -805,9 +806,9 @@ START_TEST(foreign_defaults_are_accepted)
     ck_cli_error(2, "argument --spew: ignored explicit argument 'yes'", "--spew=yes");
     ck_cli_error(2, "argument --certfile: expected one argument", "--certfile");
     ck_cli_error(1,
-                 "setting daemon (--daemon) is not supported by cunicorn: daemon mode is not "
-                 "implemented yet (docs/differences.md); run under systemd or a container runtime",
-                 "-D");
+                 "setting reload (--reload) is not supported by cunicorn: code reloading is not "
+                 "implemented yet (docs/differences.md)",
+                 "--reload");
     /* an ignored flag's value is consumed, not taken for the app */
     ck_assert_int_eq(cli("--worker-tmp-dir", "/dev/shm", "--worker-tmp-dir", "/tmp", "a:b", NULL),
                      0);
