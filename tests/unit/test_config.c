@@ -364,7 +364,8 @@ START_TEST(cli_every_flag)
                          "--proxy-protocol", "--strip-header-spaces",
                          "--permit-unconventional-http-method", "--casefold-http-method",
                          "--permit-obsolete-folding", "--header-map", "refuse", "-u", "0", "-g",
-                         "0", "-m", "0o7", "--initgroups", "--preload", "-D", "-R", "--capture-output", "app:wsgi", NULL),
+                         "0", "-m", "0o7", "--initgroups", "--preload", "-D", "-R",
+                         "--capture-output", "app:wsgi", NULL),
                      0);
     ck_assert_str_eq(cfg.config, "conf.py");
     assert_list(&cfg.bind, 1, "h:1");
