@@ -156,8 +156,11 @@ static int load_settings(cn_config_t *cfg, int argc, char **argv)
         path = access("cunicorn.conf.py", F_OK) == 0   ? "cunicorn.conf.py"
                : access("gunicorn.conf.py", F_OK) == 0 ? "gunicorn.conf.py"
                                                        : NULL;
-    if (path != NULL && access(path, F_OK) != 0) {
-        snprintf(err, sizeof(err), "'%s' doesn't exist", path);
+    const char *file = path; /* -c PATH, -c file:PATH; -c python:MODULE is imported */
+    if (file != NULL && strncmp(file, "file:", 5) == 0)
+        file += 5;
+    if (file != NULL && strncmp(file, "python:", 7) != 0 && access(file, F_OK) != 0) {
+        snprintf(err, sizeof(err), "'%s' doesn't exist", file);
         return fail(1, err);
     }
     if (path != NULL && cn_py_load_config_file(path, cfg, err) < 0)

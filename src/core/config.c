@@ -59,8 +59,9 @@ static const cn_setting_t settings[] = {
     {"config", {"-c", "--config", NULL}, "CONFIG", CN_T_STR, OFF(config), NULL, 0, 0, NULL,
      "Config File",
      "The configuration file to read. A Python file whose top-level assignments name settings "
-     "(for example workers = 4). Without this flag ./cunicorn.conf.py is read if it exists, "
-     "otherwise ./gunicorn.conf.py if it exists."},
+     "(for example workers = 4), given as PATH or file:PATH, or python:MODULE for a module to "
+     "import (the working directory is importable). Without this flag ./cunicorn.conf.py is "
+     "read if it exists, otherwise ./gunicorn.conf.py if it exists."},
     {"wsgi_app", {NULL}, "STRING", CN_T_STR, OFF(wsgi_app), NULL, 0, 0, NULL, "Config File",
      "The WSGI application, as MODULE:VARIABLE, for a config file to name; an APP_MODULE on "
      "the command line takes precedence."},

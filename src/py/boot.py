@@ -72,8 +72,15 @@ def import_app(uri):
     return app
 
 
-def load_config(path):
-    """Run a Python config file; its global names are the settings."""
+def load_config(location):
+    """The settings of a config file ('PATH' or 'file:PATH', run; its global
+    names are the settings) or module ('python:MODULE', imported with the
+    working directory importable, as the app will be: its attributes)."""
+    if location.startswith('python:'):
+        if os.getcwd() not in sys.path:
+            sys.path.insert(0, os.getcwd())
+        return dict(vars(importlib.import_module(location[len('python:'):])))
+    path = location[len('file:'):] if location.startswith('file:') else location
     ns = {'__file__': path, '__name__': '__config__'}
     with open(path, 'rb') as f:
         code = compile(f.read(), path, 'exec')

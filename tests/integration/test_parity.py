@@ -119,6 +119,27 @@ def test_wsgi_app_from_config_file(make_server, tmp_path):
     assert r.status == 200 and r.json()["PATH_INFO"] == "/from-wsgi-app"
 
 
+def test_config_from_python_module_and_file_prefix(make_server, tmp_path):
+    """-c python:MODULE imports the module (found from the working
+    directory); -c file:PATH is a path, as in Gunicorn."""
+    pkg = tmp_path / "deploy"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "gunicorn_settings.py").write_text("workers = 2\nwsgi_app = 'app_env:app'\n")
+    s = make_server(app=None, workers=None, cwd=str(tmp_path),
+                    args=["-c", "python:deploy.gunicorn_settings"])
+    wait_until(lambda: len(s.worker_pids()) == 2, 15, what="two workers from the module")
+    assert s.get("/").status == 200
+    c = conf(tmp_path, "wsgi_app = 'app_env:app'\n")
+    s2 = make_server(app=None, args=["-c", "file:" + c])
+    assert s2.get("/").status == 200
+    p = run_bin(["-c", "python:no_such_settings_module", "app_env:app"], cwd=str(tmp_path))
+    assert p.returncode == 1
+    assert b"No module named 'no_such_settings_module'" in p.stderr
+    p = run_bin(["-c", "file:/nonexistent/x.py", "app_env:app"], cwd=str(tmp_path))
+    assert p.returncode == 1 and "'/nonexistent/x.py' doesn't exist" in one_error_line(p)
+
+
 def test_log_level_warn_spelling(make_server):
     s = make_server("app_env:app", args=["--log-level", "warn"])
     assert s.get("/").status == 200
