@@ -11,6 +11,7 @@
 #include "cunicorn/log.h"
 #include "cunicorn/daemon.h"
 #include "cunicorn/pidfile.h"
+#include "cunicorn/proctitle.h"
 #include "cunicorn/sock.h"
 
 #include <errno.h>
@@ -52,6 +53,7 @@ static int fail(int code, const char *msg)
 
 int main(int argc, char **argv)
 {
+    cn_proctitle_init(argc, argv);
     cn_config_t cfg;
     cn_config_init(&cfg);
     int rc = load_settings(&cfg, argc, argv);
@@ -113,7 +115,7 @@ int main(int argc, char **argv)
         .timeout = cfg.timeout,
         .graceful_timeout = cfg.graceful_timeout,
         .pidfile = cfg.pidfile,
-        .proc_name = cfg.proc_name,
+        .proc_name = cfg.proc_name ? cfg.proc_name : cfg.app_uri, /* Gunicorn's default */
         .worker_class = cfg.worker_class,
         .listeners = listeners,
         .nlisteners = nlisteners,

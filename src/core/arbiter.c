@@ -21,6 +21,7 @@
 #include "cunicorn/heartbeat.h"
 #include "cunicorn/log.h"
 #include "cunicorn/pidfile.h"
+#include "cunicorn/proctitle.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -28,7 +29,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -693,13 +693,13 @@ static void close_listeners(arbiter_t *a)
     }
 }
 
-/* prctl(PR_SET_NAME) keeps 15 bytes: cheap, and enough for ps -o comm/top. */
+/* Gunicorn's titles: "cunicorn: master [NAME]", "cunicorn: worker [NAME]". */
 static void set_proc_title(arbiter_t *a, const char *role)
 {
-    char name[64];
-    const char *prefix = a->cfg->proc_name && a->cfg->proc_name[0] ? a->cfg->proc_name : "cunicorn";
-    snprintf(name, sizeof(name), "%s: %s", prefix, role);
-    prctl(PR_SET_NAME, name, 0, 0, 0);
+    char title[256];
+    const char *name = a->cfg->proc_name && a->cfg->proc_name[0] ? a->cfg->proc_name : "cunicorn";
+    snprintf(title, sizeof(title), "cunicorn: %s [%s]", role, name);
+    cn_proctitle_set(title);
 }
 
 static void sleep_ms(int64_t ms)

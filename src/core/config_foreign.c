@@ -51,7 +51,7 @@ static const cn_foreign_setting_t foreign[] = {
     {"dogstatsd_tags", {"--dogstatsd-tags", NULL}, true, "''", IGNORED, STATSD_ONLY},
     {"statsd_prefix", {"--statsd-prefix", NULL}, true, "''", IGNORED, STATSD_ONLY},
     {"default_proc_name", {NULL}, false, NULL, REFUSED,
-     "process titles use proc_name or 'cunicorn'; set proc_name instead"},
+     "process titles use proc_name, else the app module as Gunicorn's default; set proc_name"},
     {"paste", {"--paste", "--paster", NULL}, true, "None", REFUSED,
      "PasteDeploy configuration is not supported; name the app as MODULE:VARIABLE"},
     {"pre_exec", {NULL}, false, NULL, REFUSED, "re-exec on USR2 is " NOT_YET},

@@ -206,3 +206,23 @@ def test_bad_privilege_values_one_line(tmp_path, args, word):
     assert p.returncode == 1
     assert word in one_error_line(p)
 
+
+
+# ---- process titles -----------------------------------------------------------
+
+def cmdline(pid):
+    with open("/proc/%d/cmdline" % pid, "rb") as f:
+        return f.read().rstrip(b"\0").decode()
+
+
+@pytest.mark.parametrize("args, name", [([], "app_env:app"), (["-n", "shop-frontend"],
+                                                              "shop-frontend")])
+def test_process_titles_as_gunicorns(make_server, args, name):
+    """ps -o args shows Gunicorn's titles: the proc_name, else the app."""
+    s = make_server("app_env:app", workers=2, args=args, env={"TITLE_PROBE": "still-here"})
+    assert cmdline(s.pid) == "cunicorn: master [%s]" % name
+    for pid in s.worker_pids():
+        assert cmdline(pid) == "cunicorn: worker [%s]" % name
+    # the environment strings the title overwrote were moved, not lost
+    r = s.get("/?env=TITLE_PROBE")
+    assert r.status == 200 and r.json()["_os_environ"]["TITLE_PROBE"] == "still-here"
