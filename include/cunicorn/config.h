@@ -66,6 +66,9 @@ typedef struct cn_config {
     bool reuse_port;
     bool check_config;
     bool preload_app;
+    bool reload;
+    char *reload_engine;          /* auto, poll, inotify */
+    cn_strlist_t reload_extra_files;
     bool daemon;
     bool enable_stdio_inheritance;
     bool capture_output;

@@ -36,6 +36,7 @@ static int validate_chdir(const char *value, char *err);
 static int validate_allow_ips(const char *value, char *err);
 static int validate_scheme_headers(const char *value, char *err);
 static int validate_header_map(const char *value, char *err);
+static int validate_reload_engine(const char *value, char *err);
 static int row_index(const cn_setting_t *s);
 static void strlist_clear(cn_strlist_t *l);
 static void strlist_push(cn_strlist_t *l, const char *s, size_t n);
@@ -151,6 +152,18 @@ static const cn_setting_t settings[] = {
      0, 0, NULL, "Logging",
      "Send the app's stdout and stderr (print(), tracebacks it writes) to the error log file, "
      "again after each USR1 reopen. No effect when the error log is \"-\" (stderr)."},
+    {"reload", {"--reload", NULL}, NULL, CN_T_BOOL, OFF(reload), "false", 0, 0, NULL, "Debugging",
+     "Restart the workers when a source file of a loaded module, or a reload_extra_files path, "
+     "changes; for development. Each worker watches and, on a change, logs \"Worker reloading: "
+     "FILE modified\" and stops gracefully; the master starts a new one."},
+    {"reload_engine", {"--reload-engine", NULL}, "STRING", CN_T_STR, OFF(reload_engine), "auto",
+     0, 0, validate_reload_engine, "Debugging",
+     "How reload watches files: inotify (Linux's file change events), poll (modification times "
+     "every second) or auto (inotify, else poll)."},
+    {"reload_extra_files", {"--reload-extra-file", NULL}, "FILES", CN_T_LIST,
+     OFF(reload_extra_files), NULL, 0, 0, NULL, "Debugging",
+     "More files for reload to watch (templates, settings). Repeat the flag for several; glob "
+     "patterns are expanded when the worker starts."},
     {"preload_app", {"--preload", NULL}, NULL, CN_T_BOOL, OFF(preload_app), "false", 0, 0, NULL,
      "Server Mechanics",
      "Load the application in the master before forking the workers, which then share its "
@@ -372,6 +385,16 @@ static int validate_header_map(const char *value, char *err)
         return cn_err(err,
                       "Invalid value for header_map: '%s' (expected one of drop, refuse, "
                       "dangerous)",
+                      value);
+    return 0;
+}
+
+static int validate_reload_engine(const char *value, char *err)
+{
+    if (strcmp(value, "auto") != 0 && strcmp(value, "poll") != 0 && strcmp(value, "inotify") != 0)
+        return cn_err(err,
+                      "Invalid value for reload_engine: '%s' (expected one of auto, poll, "
+                      "inotify)",
                       value);
     return 0;
 }

@@ -18,13 +18,9 @@
 #define SYSLOG_ONLY "used only with syslog, which cunicorn refuses"
 #define STATSD_ONLY "used only with statsd_host, which cunicorn refuses"
 #define DIRTY_ONLY "used only with dirty_apps, which cunicorn refuses"
-#define RELOAD_ONLY "used only with reload, which cunicorn refuses"
 
 // clang-format off
 static const cn_foreign_setting_t foreign[] = {
-    {"reload", {"--reload", NULL}, false, "False", REFUSED, "code reloading is " NOT_YET},
-    {"reload_engine", {"--reload-engine", NULL}, true, "'auto'", IGNORED, RELOAD_ONLY},
-    {"reload_extra_files", {"--reload-extra-file", NULL}, true, "[]", IGNORED, RELOAD_ONLY},
     {"spew", {"--spew", NULL}, false, "False", REFUSED,
      "tracing every executed line is not supported"},
     {"sendfile", {"--no-sendfile", NULL}, false, "None", IGNORED,

@@ -293,3 +293,105 @@ def run_request_hook(name, server_pid, age, worker_pid, req, environ=None, resp=
     worker = _worker(age, worker_pid, server_pid)
     args = {'w': worker, 'q': req, 'e': environ, 'r': resp}
     _hooks[name](*[args[c] for c in HOOK_SIGNATURES[name]])
+
+
+# ---- reload -------------------------------------------------------------------
+
+def _watched_files(extra):
+    """The source files of the loaded modules and the reload_extra_files
+    (glob patterns expanded)."""
+    import glob
+    files = set()
+    for mod in list(sys.modules.values()):
+        path = getattr(mod, '__file__', None)
+        if isinstance(path, str) and os.path.isfile(path):
+            files.add(os.path.abspath(path))
+    for pattern in extra:
+        files.update(os.path.abspath(p) for p in (glob.glob(pattern) or [pattern]))
+    return files
+
+
+class _Inotify:
+    """Linux inotify through libc, watching the directories of the files."""
+    _EVENTS = 0x2 | 0x4 | 0x8 | 0x80 | 0x100 | 0x200  # MODIFY ATTRIB CLOSE_WRITE MOVED_TO
+    # CREATE DELETE
+
+    def __init__(self):
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        self.fd = libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
+        if self.fd < 0:
+            raise OSError(ctypes.get_errno(), 'inotify_init1')
+        self._add = libc.inotify_add_watch
+        self._add.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_uint32]
+        self._dirs = {}  # watch descriptor -> directory
+
+    def watch(self, files):
+        for d in {os.path.dirname(f) for f in files} - set(self._dirs.values()):
+            wd = self._add(self.fd, os.fsencode(d), self._EVENTS)
+            if wd >= 0:
+                self._dirs[wd] = d
+
+    def changed(self, files, timeout):
+        """The first of files an event names within timeout seconds, or None."""
+        import select
+        import struct
+        if not select.select([self.fd], [], [], timeout)[0]:
+            return None
+        try:
+            data = os.read(self.fd, 65536)
+        except BlockingIOError:
+            return None
+        off = 0
+        while off + 16 <= len(data):
+            wd, _mask, _cookie, size = struct.unpack_from('iIII', data, off)
+            name = data[off + 16:off + 16 + size].rstrip(b'\0')
+            off += 16 + size
+            path = os.path.join(self._dirs.get(wd, ''), os.fsdecode(name))
+            if path in files:
+                return path
+        return None
+
+
+def start_reloader(engine, extra, emit):
+    """reload: a daemon thread (a greenlet under gevent) that watches the
+    files and, when one changes, logs it and sends this worker TERM: it
+    stops gracefully and the master starts a new one."""
+    import signal
+    import threading
+    import time
+    notify = None
+    if engine in ('auto', 'inotify'):
+        try:
+            notify = _Inotify()
+        except OSError:
+            if engine == 'inotify':
+                raise
+    extra = list(extra)
+
+    def changed(path):
+        emit(1, 'Worker reloading: %s modified' % path)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    def by_inotify():
+        while True:
+            files = _watched_files(extra)  # again: modules imported since
+            notify.watch(files)
+            path = notify.changed(files, 1.0)
+            if path:
+                return changed(path)
+
+    def by_polling():
+        mtimes = {}
+        while True:
+            for path in _watched_files(extra):
+                try:
+                    mtime = os.stat(path).st_mtime_ns
+                except OSError:
+                    continue
+                if mtimes.setdefault(path, mtime) != mtime:
+                    return changed(path)
+            time.sleep(1.0)
+
+    threading.Thread(target=by_inotify if notify else by_polling, name='cunicorn-reloader',
+                     daemon=True).start()

@@ -29,23 +29,6 @@ int cn_py_hook_register(enum cn_hook h, PyObject *fn, char *err)
 
 bool cn_py_hook_defined(enum cn_hook h) { return (defined & (1u << h)) != 0; }
 
-/* emit(level, text): a hook's log line, into cunicorn's error log */
-static PyObject *py_emit(PyObject *self, PyObject *args)
-{
-    int level;
-    const char *text;
-    Py_ssize_t len;
-    (void)self;
-    if (!PyArg_ParseTuple(args, "is#", &level, &text, &len))
-        return NULL;
-    if (level < CN_LOG_DEBUG || level > CN_LOG_CRITICAL)
-        level = CN_LOG_INFO;
-    cn_log_raw((enum cn_log_level)level, text, (size_t)len);
-    Py_RETURN_NONE;
-}
-
-static PyMethodDef emit_def = {"emit", py_emit, METH_VARARGS, NULL};
-
 /* One setting's value as Python sees it in Gunicorn's cfg. New reference. */
 static PyObject *setting_value(const cn_config_t *cfg, const cn_setting_t *s)
 {
@@ -89,7 +72,7 @@ int cn_py_hooks_setup(const cn_config_t *cfg, char *err)
         rc = v != NULL ? PyDict_SetItemString(values, rows[i].name, v) : -1;
         Py_XDECREF(v);
     }
-    PyObject *emit = rc == 0 ? PyCFunction_New(&emit_def, NULL) : NULL;
+    PyObject *emit = rc == 0 ? cn_py_log_function() : NULL;
     PyObject *setup = emit ? cn_py_boot_func("setup_hooks") : NULL;
     PyObject *r = setup ? PyObject_CallFunctionObjArgs(setup, values, emit, NULL) : NULL;
     Py_XDECREF(values);

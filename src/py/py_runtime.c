@@ -252,6 +252,26 @@ void cn_py_after_fork_parent(void)
 
 void cn_py_after_fork_child(void) { PyOS_AfterFork_Child(); }
 
+/* emit(level, text): a line from Python code of ours (boot.py), into the
+ * error log */
+static PyObject *py_emit(PyObject *self, PyObject *args)
+{
+    int level;
+    const char *text;
+    Py_ssize_t len;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "is#", &level, &text, &len))
+        return NULL;
+    if (level < CN_LOG_DEBUG || level > CN_LOG_CRITICAL)
+        level = CN_LOG_INFO;
+    cn_log_raw((enum cn_log_level)level, text, (size_t)len);
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef emit_def = {"emit", py_emit, METH_VARARGS, NULL};
+
+PyObject *cn_py_log_function(void) { return PyCFunction_New(&emit_def, NULL); }
+
 void cn_py_log_exception(enum cn_log_level level, const char *msg)
 {
     PyObject *type, *value, *tb;

@@ -35,6 +35,10 @@ void cn_py_after_fork_child(void);
  * msg, and clear it. */
 void cn_py_log_exception(enum cn_log_level level, const char *msg);
 
+/** emit(level, text) for Python code of boot.py: writes text to the error
+ * log at level (enum cn_log_level). New reference, or NULL. */
+PyObject *cn_py_log_function(void);
+
 /** Strong reference to a dict item, or NULL (with an exception set only on
  * error: check PyErr_Occurred()). Python 3.11 lacks PyDict_GetItemRef. */
 PyObject *cn_py_dict_get(PyObject *dict, PyObject *key);

@@ -4,6 +4,7 @@
 
 #include "py/py_app.h"
 #include "py/py_hooks.h"
+#include "py/py_reload.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -134,6 +135,8 @@ int cn_worker_main(void *ud, cn_worker_ctx_t *ctx)
         return CN_EXIT_WORKER_BOOT_ERROR;
     }
     if (cn_py_hook_run(CN_HOOK_POST_WORKER_INIT, &w.me) < 0)
+        return CN_EXIT_WORKER_BOOT_ERROR;
+    if (cfg->reload && cn_py_reload_start(cfg) < 0)
         return CN_EXIT_WORKER_BOOT_ERROR;
     cn_heartbeat_beat(ctx->heartbeat);
 

@@ -26,7 +26,6 @@ def one_error_line(p):
 
 @pytest.mark.parametrize("args, name", [
     (["--certfile", "cert.pem", "--keyfile", "key.pem"], "certfile"),
-    (["--reload"], "reload"),
     (["--statsd-host", "127.0.0.1:8125"], "statsd_host"),
     (["--paste", "development.ini"], "paste"),
 ])
@@ -60,12 +59,12 @@ def test_gunicorn_defaults_and_ignored_settings_start(make_server, tmp_path):
     c = conf(tmp_path, "preload_app = False\ndaemon = False\nkeyfile = None\nreload = False\n"
                        "worker_tmp_dir = '/dev/shm'\nsendfile = False\n"
                        "def helper():\n    return 1\n")
-    s = make_server("app_env:app", args=["-c", c, "--reload-engine", "poll"])
+    s = make_server("app_env:app", args=["-c", c, "--log-syslog-facility", "local0"])
     assert s.get("/").status == 200
     warn = [line for line in s.log_text().splitlines() if "Ignoring Gunicorn settings" in line]
     assert len(warn) == 1, s.log_text()
     assert "[WARNING]" in warn[0]
-    assert "reload_engine, worker_tmp_dir, sendfile (" in warn[0]  # command line first
+    assert "syslog_facility, worker_tmp_dir, sendfile (" in warn[0]  # command line first
 
 
 def test_unknown_worker_class_refused(tmp_path):

@@ -78,7 +78,7 @@ START_TEST(table_sane)
 {
     size_t n;
     const cn_setting_t *rows = cn_settings(&n);
-    ck_assert_uint_eq(n, 45);
+    ck_assert_uint_eq(n, 48);
     ck_assert_uint_lt(n, sizeof(cfg._source));
     for (size_t i = 0; i < n; i++) {
         ck_assert_ptr_eq(cn_setting_find(rows[i].name), &rows[i]);
@@ -365,7 +365,8 @@ START_TEST(cli_every_flag)
                          "--permit-unconventional-http-method", "--casefold-http-method",
                          "--permit-obsolete-folding", "--header-map", "refuse", "-u", "0", "-g",
                          "0", "-m", "0o7", "--initgroups", "--preload", "-D", "-R",
-                         "--capture-output", "app:wsgi", NULL),
+                         "--capture-output", "--reload", "--reload-engine", "inotify",
+                         "--reload-extra-file", "x", "app:wsgi", NULL),
                      0);
     ck_assert_str_eq(cfg.config, "conf.py");
     assert_list(&cfg.bind, 1, "h:1");
@@ -403,7 +404,7 @@ START_TEST(cli_every_flag)
     ck_assert_str_eq(cfg.group, "0");
     ck_assert_int_eq(cfg.umask, 7);
     ck_assert(cfg.initgroups && cfg.preload_app && cfg.daemon && cfg.enable_stdio_inheritance &&
-              cfg.capture_output);
+              cfg.capture_output && cfg.reload);
     size_t n;
     const cn_setting_t *rows = cn_settings(&n);
     for (size_t i = 0; i < n; i++)
@@ -796,9 +797,9 @@ END_TEST
  * command line or a config file; a refused one is refused once it differs. */
 START_TEST(foreign_defaults_are_accepted)
 {
-    ck_assert_int_eq(cn_config_foreign(&cfg, cn_foreign_find("reload"), "False", err), 0);
+    ck_assert_int_eq(cn_config_foreign(&cfg, cn_foreign_find("syslog"), "False", err), 0);
     ck_assert_int_eq(cn_config_foreign(&cfg, cn_foreign_find("keyfile"), "None", err), 0);
-    ck_assert_int_eq(cli("--http-protocols", "h1", "--reload-engine=auto", NULL), 0);
+    ck_assert_int_eq(cli("--http-protocols", "h1", "--log-syslog-facility=user", NULL), 0);
     ck_assert_uint_eq(cfg.ignored.n, 0);
     ck_cli_error(1,
                  "setting http_protocols (--http-protocols) is not supported by cunicorn: "
@@ -807,9 +808,9 @@ START_TEST(foreign_defaults_are_accepted)
     ck_cli_error(2, "argument --spew: ignored explicit argument 'yes'", "--spew=yes");
     ck_cli_error(2, "argument --certfile: expected one argument", "--certfile");
     ck_cli_error(1,
-                 "setting reload (--reload) is not supported by cunicorn: code reloading is not "
+                 "setting syslog (--log-syslog) is not supported by cunicorn: syslog output is not "
                  "implemented yet (docs/differences.md)",
-                 "--reload");
+                 "--log-syslog");
     /* an ignored flag's value is consumed, not taken for the app */
     ck_assert_int_eq(cli("--worker-tmp-dir", "/dev/shm", "--worker-tmp-dir", "/tmp", "a:b", NULL),
                      0);
@@ -828,6 +829,15 @@ START_TEST(privilege_settings)
     ck_assert(cfg.initgroups);
     ck_assert_int_eq(cfg.umask, 022);
     ck_assert_int_eq(cn_config_finish(&cfg, err), 0); /* resolved once, for every worker */
+    ck_assert_str_eq(cfg.reload_engine, "auto");
+    ck_assert_int_eq(cli("--reload", "--reload-engine", "poll", "--reload-extra-file", "a.html",
+                         "--reload-extra-file", "t/*.txt", NULL),
+                     0);
+    ck_assert(cfg.reload);
+    ck_assert_str_eq(cfg.reload_engine, "poll");
+    assert_list(&cfg.reload_extra_files, 2, "a.html", "t/*.txt");
+    ck_cli_error(1, "Invalid value for reload_engine: 'fsevents' (expected one of auto, poll, "
+                    "inotify)", "--reload-engine=fsevents");
     ck_assert(cfg.owner.set_uid && cfg.owner.set_gid);
     ck_assert_int_eq(cfg.owner.uid, 65534);
     ck_assert_int_eq(cfg.owner.gid, 65534);
