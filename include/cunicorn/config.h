@@ -78,7 +78,8 @@ typedef struct cn_config {
     /* proxies */
     char *forwarded_allow_ips;    /* "*" or IPs/CIDRs, comma-separated */
     char *secure_scheme_headers;  /* "NAME=VALUE,..." */
-    bool proxy_protocol;          /* PROXY v1/v2 preamble from forwarded_allow_ips */
+    char *proxy_protocol;         /* off, v1, v2, auto (cn_proxy_protocol_mode_parse) */
+    char *proxy_allow_ips;        /* peers that may send a PROXY preamble */
     /* HTTP parsing (all off by default; each one accepts more) */
     bool strip_header_spaces;
     bool permit_unconventional_http_method;

@@ -44,10 +44,14 @@ int cn_conn_wait_poll(void *ctx, int fd, short events, double deadline);
 /* Per-worker settings for every connection (cn_conn_set_options). */
 typedef struct cn_conn_options {
     cn_http_options_t http;             /* parser options */
-    bool proxy_protocol;                /* accept a PROXY preamble first */
-    const cn_proxy_allow_t *proxy_allow; /* borrowed: forwarded_allow_ips, the
-                                           peers that may send one; valid for
-                                           the worker's life */
+    uint8_t proxy_protocol;             /* enum cn_proxy_protocol_mode: which
+                                           PROXY preamble may come first */
+    const cn_proxy_allow_t *forwarded_allow; /* borrowed: forwarded_allow_ips,
+                                                the peers trusted for scheme
+                                                headers; valid for the worker's
+                                                life */
+    const cn_proxy_allow_t *proxy_allow; /* borrowed: proxy_allow_ips, the
+                                           peers that may send a preamble */
 } cn_conn_options_t;
 
 /* Why a connection cannot go on: what to answer and what to log. */
@@ -67,6 +71,7 @@ typedef struct cn_conn {
                                         forwarded_allow_ips */
     const cn_proxy_allow_t *_pp_allow; /* borrowed: cn_conn_options_t */
     bool _pp_pending;                /* a PROXY preamble may still come */
+    uint8_t _pp_mode;                /* enum cn_proxy_protocol_mode */
 
     cn_buf_t rbuf;                   /* owned */
     cn_http_parser_t parser;
@@ -112,7 +117,8 @@ ssize_t cn_conn_recv_nowait(cn_conn_t *c) CN_NODISCARD;
  * (c->error says what to answer and log); other -errno.
  * With proxy_protocol, a PROXY preamble before the first request is read
  * and removed first: from a peer outside proxy_allow it is -EPROTO with 403,
- * a malformed one -EPROTO with 400; a good one sets peer_host/peer_port to
+ * a malformed one, or one of a version the mode excludes, -EPROTO with 400;
+ * a good one sets peer_host/peer_port to
  * the client it names. The parser's rewrites (cn_http_request_rewrite) are
  * applied to rbuf when a head is complete.
  */

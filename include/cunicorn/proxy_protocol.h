@@ -37,6 +37,19 @@ typedef struct cn_proxy_protocol_info {
     int dst_port;
 } cn_proxy_protocol_info_t;
 
+/* proxy_protocol: which preambles a connection may start with. */
+enum cn_proxy_protocol_mode {
+    CN_PROXY_PROTOCOL_OFF,
+    CN_PROXY_PROTOCOL_V1,   /* text only */
+    CN_PROXY_PROTOCOL_V2,   /* binary only */
+    CN_PROXY_PROTOCOL_AUTO, /* either, told apart by the signature */
+};
+
+/** The mode a proxy_protocol value names: off, v1, v2, auto, or Gunicorn
+ * 20-23's boolean spellings (true = auto, as Gunicorn 24's bare flag);
+ * -1 if none. */
+int cn_proxy_protocol_mode_parse(const char *value);
+
 /**
  * Parse a preamble at the start of buf (len bytes received so far; call
  * again with more). NONE as soon as the bytes cannot start one (they are the

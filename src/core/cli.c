@@ -42,6 +42,7 @@ static void format_value(cn_buf_t *b, const cn_config_t *cfg, const cn_setting_t
 static int find_long(const char *name, size_t len, flag_match_t *m, char *err);
 static int find_short(char c, flag_match_t *m);
 static bool looks_like_flag(const char *arg);
+static const char *bare_value(const cn_setting_t *s);
 static int apply_flag(parse_state_t *st, const flag_match_t *m, const char *value);
 static int parse_one(parse_state_t *st, int argc, char **argv, int *i);
 static int parse_args(parse_state_t *st, int argc, char **argv);
@@ -194,6 +195,19 @@ static int find_short(char c, flag_match_t *m)
 
 /* argparse takes "-" and negative numbers as values, anything else starting
  * with '-' as an option. */
+/* Flags whose argument is optional, as Gunicorn 24's --proxy-protocol
+ * [MODE]: the value they take when given bare, else NULL. */
+static const char *bare_value(const cn_setting_t *s)
+{
+    static const struct {
+        const char *name, *bare;
+    } optional[] = {{"proxy_protocol", "auto"}};
+    for (size_t k = 0; k < CN_ARRAY_LEN(optional); k++)
+        if (strcmp(s->name, optional[k].name) == 0)
+            return optional[k].bare;
+    return NULL;
+}
+
 static bool looks_like_flag(const char *arg)
 {
     if (arg[0] != '-' || arg[1] == '\0')
@@ -313,6 +327,13 @@ static int parse_one(parse_state_t *st, int argc, char **argv, int *i)
             return usage_error(st, m.setting, what);
         }
         return apply_flag(st, &m, "true");
+    }
+    const char *bare = value == NULL ? bare_value(m.setting) : NULL;
+    if (bare != NULL) { /* an optional argument: the next one only if valid */
+        char ignored[CN_ERR_LEN];
+        bool next_is_value = *i + 1 < argc && !looks_like_flag(argv[*i + 1]) &&
+                             m.setting->validate(argv[*i + 1], ignored) == 0;
+        value = next_is_value ? argv[++*i] : bare;
     }
     if (value == NULL) {
         if (*i + 1 >= argc || looks_like_flag(argv[*i + 1]))

@@ -12,6 +12,7 @@
 #include "cunicorn/http.h"
 #include "cunicorn/log.h"
 #include "cunicorn/proxy.h"
+#include "cunicorn/proxy_protocol.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -37,6 +38,8 @@ static int validate_allow_ips(const char *value, char *err);
 static int validate_scheme_headers(const char *value, char *err);
 static int validate_header_map(const char *value, char *err);
 static int validate_reload_engine(const char *value, char *err);
+static int validate_proxy_protocol(const char *value, char *err);
+static int validate_proxy_allow_ips(const char *value, char *err);
 static int row_index(const cn_setting_t *s);
 static void strlist_clear(cn_strlist_t *l);
 static void strlist_push(cn_strlist_t *l, const char *s, size_t n);
@@ -192,13 +195,19 @@ static const cn_setting_t settings[] = {
      "Headers, and the values that mean HTTPS, that a trusted front end uses to tell the "
      "original scheme (wsgi.url_scheme). Set it in the config file as a dict, as with Gunicorn; "
      "requests whose scheme headers disagree are rejected with 400."},
-    {"proxy_protocol", {"--proxy-protocol", NULL}, NULL, CN_T_BOOL, OFF(proxy_protocol), "false",
-     0, 0, NULL, "Server Mechanics",
-     "Accept a PROXY protocol preamble (version 1, text, or version 2, binary) before the first "
-     "request of a connection, as sent by HAProxy, stunnel or a cloud load balancer; "
-     "REMOTE_ADDR and REMOTE_PORT then name the client it reports. Only peers in "
-     "forwarded_allow_ips may send one (others are answered 403); a malformed preamble is "
-     "answered 400. Connections without a preamble are served as usual."},
+    {"proxy_protocol", {"--proxy-protocol", NULL}, "MODE", CN_T_STR, OFF(proxy_protocol), "off",
+     0, 0, validate_proxy_protocol, "Server Mechanics",
+     "Accept a PROXY protocol preamble before the first request of a connection, as sent by "
+     "HAProxy, stunnel or a cloud load balancer: v1 (text), v2 (binary), auto (either; what the "
+     "flag without a value means) or off. REMOTE_ADDR and REMOTE_PORT then name the client it "
+     "reports. Only peers in proxy_allow_ips may send one (others are answered 403); a "
+     "malformed preamble, or one of the version not accepted, is answered 400. Connections "
+     "without a preamble are served as usual. True and False (Gunicorn 20-23) mean auto and "
+     "off."},
+    {"proxy_allow_ips", {"--proxy-allow-from", NULL}, "STRING", CN_T_STR, OFF(proxy_allow_ips),
+     "127.0.0.1,::1", 0, 0, validate_proxy_allow_ips, "Server Mechanics",
+     "The peers allowed to send a PROXY protocol preamble: a comma-separated list of IP "
+     "addresses and CIDR networks, or \"*\" for any. A unix socket peer is always allowed."},
     {"pidfile", {"-p", "--pid", NULL}, "FILE", CN_T_STR, OFF(pidfile), NULL, 0, 0, NULL,
      "Server Mechanics",
      "A filename to use for the PID file. When unset no PID file is written."},
@@ -359,14 +368,24 @@ static int validate_loglevel(const char *value, char *err)
     return 0;
 }
 
-static int validate_allow_ips(const char *value, char *err)
+static int check_allow_list(const char *name, const char *value, char *err)
 {
     cn_proxy_allow_t a;
     char why[CN_ERR_LEN];
     if (cn_proxy_allow_parse(&a, value, why) < 0)
-        return cn_err(err, "Invalid value for forwarded_allow_ips: %s", why);
+        return cn_err(err, "Invalid value for %s: %s", name, why);
     cn_proxy_allow_free(&a);
     return 0;
+}
+
+static int validate_allow_ips(const char *value, char *err)
+{
+    return check_allow_list("forwarded_allow_ips", value, err);
+}
+
+static int validate_proxy_allow_ips(const char *value, char *err)
+{
+    return check_allow_list("proxy_allow_ips", value, err);
 }
 
 static int validate_scheme_headers(const char *value, char *err)
@@ -385,6 +404,16 @@ static int validate_header_map(const char *value, char *err)
         return cn_err(err,
                       "Invalid value for header_map: '%s' (expected one of drop, refuse, "
                       "dangerous)",
+                      value);
+    return 0;
+}
+
+static int validate_proxy_protocol(const char *value, char *err)
+{
+    if (cn_proxy_protocol_mode_parse(value) < 0)
+        return cn_err(err,
+                      "Invalid value for proxy_protocol: '%s' (expected one of off, v1, v2, "
+                      "auto)",
                       value);
     return 0;
 }

@@ -52,8 +52,6 @@ static const cn_foreign_setting_t foreign[] = {
      "PasteDeploy configuration is not supported; name the app as MODULE:VARIABLE"},
     {"pre_exec", {NULL}, false, NULL, REFUSED, "re-exec on USR2 is " NOT_YET},
     {"ssl_context", {NULL}, false, NULL, REFUSED, TLS},
-    {"proxy_allow_ips", {"--proxy-allow-from", NULL}, true, "'127.0.0.1,::1'", REFUSED,
-     "PROXY protocol senders are trusted by forwarded_allow_ips in cunicorn; set that instead"},
     {"keyfile", {"--keyfile", NULL}, true, "None", REFUSED, TLS},
     {"certfile", {"--certfile", NULL}, true, "None", REFUSED, TLS},
     {"ssl_version", {"--ssl-version", NULL}, true, NULL, IGNORED, TLS_ONLY},

@@ -72,9 +72,11 @@ void cn_conn_set_options(cn_conn_t *c, const cn_conn_options_t *opts)
 {
     cn_http_parser_set_options(&c->parser, &opts->http);
     c->_pp_allow = opts->proxy_allow;
-    c->peer_trusted =
-        opts->proxy_allow != NULL && cn_proxy_allow_match(opts->proxy_allow, c->peer_host);
-    c->_pp_pending = opts->proxy_protocol && c->requests == 0 && c->rbuf.len == 0;
+    c->_pp_mode = opts->proxy_protocol;
+    c->peer_trusted = opts->forwarded_allow != NULL &&
+                      cn_proxy_allow_match(opts->forwarded_allow, c->peer_host);
+    c->_pp_pending =
+        opts->proxy_protocol != CN_PROXY_PROTOCOL_OFF && c->requests == 0 && c->rbuf.len == 0;
 }
 
 void cn_conn_close(cn_conn_t *c)
@@ -138,8 +140,13 @@ static int read_preamble(cn_conn_t *c)
     if (info.version != 0 && (c->_pp_allow == NULL ||
                               !cn_proxy_allow_match(c->_pp_allow, c->peer_host))) {
         return cn_conn_fail(c, 403,
-                            "PROXY protocol preamble from a peer not in forwarded_allow_ips");
+                            "PROXY protocol preamble from a peer not in proxy_allow_ips");
     }
+    if ((info.version == 1 && c->_pp_mode == CN_PROXY_PROTOCOL_V2) ||
+        (info.version == 2 && c->_pp_mode == CN_PROXY_PROTOCOL_V1))
+        return cn_conn_fail(c, 400,
+                            info.version == 1 ? "PROXY protocol v1 preamble, proxy_protocol is v2"
+                                              : "PROXY protocol v2 preamble, proxy_protocol is v1");
     if (r == CN_PROXY_PROTOCOL_AGAIN)
         return -EAGAIN;
     if (r == CN_PROXY_PROTOCOL_ERROR)

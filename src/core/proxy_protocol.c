@@ -13,6 +13,7 @@
 
 #include <arpa/inet.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 
 /* v2 address block sizes by family (spec 2.2) */
@@ -34,6 +35,20 @@ static int v1_host(const char *s, int family, char *out);
 static enum cn_proxy_protocol_result parse_v2(const unsigned char *buf, size_t len,
                                               cn_proxy_protocol_info_t *info, size_t *consumed,
                                               const char **reason);
+
+int cn_proxy_protocol_mode_parse(const char *value)
+{
+    static const struct {
+        const char *name;
+        enum cn_proxy_protocol_mode mode;
+    } names[] = {{"off", CN_PROXY_PROTOCOL_OFF},   {"v1", CN_PROXY_PROTOCOL_V1},
+                 {"v2", CN_PROXY_PROTOCOL_V2},     {"auto", CN_PROXY_PROTOCOL_AUTO},
+                 {"true", CN_PROXY_PROTOCOL_AUTO}, {"false", CN_PROXY_PROTOCOL_OFF}};
+    for (size_t i = 0; i < CN_ARRAY_LEN(names); i++)
+        if (strcasecmp(value, names[i].name) == 0)
+            return (int)names[i].mode;
+    return -1;
+}
 
 enum cn_proxy_protocol_result cn_proxy_protocol_parse(const char *buf, size_t len,
                                                       cn_proxy_protocol_info_t *info,

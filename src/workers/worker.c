@@ -6,6 +6,8 @@
 #include "py/py_hooks.h"
 #include "py/py_reload.h"
 
+#include "cunicorn/proxy_protocol.h"
+
 #include <errno.h>
 #include <poll.h>
 #include <stdlib.h>
@@ -52,10 +54,12 @@ static cn_http_limits_t worker_limits(const cn_config_t *cfg)
     return l;
 }
 
-/* The per-connection settings; trusted is the worker's forwarded_allow_ips,
- * which lives as long as the worker. header_map was validated at start-up. */
+/* The per-connection settings; trusted and senders are the worker's
+ * forwarded_allow_ips and proxy_allow_ips, which live as long as the worker.
+ * header_map and proxy_protocol were validated at start-up. */
 static cn_conn_options_t worker_conn_options(const cn_config_t *cfg,
-                                             const cn_proxy_allow_t *trusted)
+                                             const cn_proxy_allow_t *trusted,
+                                             const cn_proxy_allow_t *senders)
 {
     int map = cn_http_header_map_parse(cfg->header_map ? cfg->header_map : "drop");
     cn_conn_options_t o = {
@@ -64,8 +68,9 @@ static cn_conn_options_t worker_conn_options(const cn_config_t *cfg,
                  .casefold_method = cfg->casefold_http_method,
                  .permit_obsolete_folding = cfg->permit_obsolete_folding,
                  .header_map = (uint8_t)(map < 0 ? CN_HTTP_HEADER_MAP_DROP : map)},
-        .proxy_protocol = cfg->proxy_protocol,
-        .proxy_allow = trusted,
+        .proxy_protocol = (uint8_t)cn_proxy_protocol_mode_parse(cfg->proxy_protocol),
+        .forwarded_allow = trusted,
+        .proxy_allow = senders,
     };
     return o;
 }
@@ -121,11 +126,12 @@ int cn_worker_main(void *ud, cn_worker_ctx_t *ctx)
         return exit_code;
     const char *script_name = getenv("SCRIPT_NAME");
     if (cn_proxy_allow_parse(&w.trusted, cfg->forwarded_allow_ips, err) < 0 ||
+        cn_proxy_allow_parse(&w.proxy_senders, cfg->proxy_allow_ips, err) < 0 ||
         cn_scheme_headers_parse(&w.scheme_headers, cfg->secure_scheme_headers, err) < 0) {
         cn_log_error("%s", err); /* validated at start-up: cannot happen */
         return CN_EXIT_WORKER_BOOT_ERROR;
     }
-    w.conn_opts = worker_conn_options(cfg, &w.trusted);
+    w.conn_opts = worker_conn_options(cfg, &w.trusted, &w.proxy_senders);
     cn_wsgi_options_t opt = {klass->multithread, klass->release_gil_for_io,
                              script_name ? script_name : "", &w.scheme_headers, w.current_task};
     w.wsgi = cn_wsgi_new(app, &opt);

@@ -21,6 +21,7 @@ typedef struct cn_worker {
     cn_http_limits_t limits;
     cn_timeouts_t timeouts;            /* every time limit, from the settings */
     cn_proxy_allow_t trusted;          /* forwarded_allow_ips, parsed */
+    cn_proxy_allow_t proxy_senders;    /* proxy_allow_ips, parsed */
     cn_scheme_headers_t scheme_headers;
     cn_conn_options_t conn_opts;       /* parser options, PROXY protocol */
     PyObject *current_task;   /* strong, or NULL: set by a coroutine class's

@@ -66,9 +66,32 @@ def test_proxy_v2_sets_remote_addr(make_server):
 
 
 def test_proxy_preamble_from_untrusted_peer_refused(make_server):
-    srv = make_server(APP, args=["--proxy-protocol", "--forwarded-allow-ips", "10.0.0.1"])
+    srv = make_server(APP, args=["--proxy-protocol", "--proxy-allow-from", "10.0.0.0/8"])
     status, _ = environ_via(srv, b"PROXY TCP4 203.0.113.7 127.0.0.1 1 2\r\n" + get())
     assert status == 403
+    assert "not in proxy_allow_ips" in srv.log_text()
+
+
+def test_proxy_senders_are_proxy_allow_ips_not_forwarded_allow_ips(make_server):
+    """As Gunicorn: who may send a PROXY preamble (proxy_allow_ips, default
+    127.0.0.1,::1) is separate from who may set scheme headers."""
+    srv = make_server(APP, args=["--proxy-protocol", "--forwarded-allow-ips", "10.0.0.1"])
+    status, env = environ_via(srv, b"PROXY TCP4 203.0.113.7 127.0.0.1 1 2\r\n" + get())
+    assert status == 200 and env["REMOTE_ADDR"] == "203.0.113.7"
+
+
+def test_proxy_protocol_modes(make_server):
+    v1 = b"PROXY TCP4 203.0.113.7 127.0.0.1 1 2\r\n"
+    addrs = bytes([198, 51, 100, 9]) + bytes([127, 0, 0, 1]) + struct.pack("!HH", 40000, 8000)
+    v2 = b"\r\n\r\n\x00\r\nQUIT\n" + bytes([0x21, 0x11]) + struct.pack("!H", len(addrs)) + addrs
+    only_v1 = make_server(APP, args=["--proxy-protocol", "v1"])
+    assert environ_via(only_v1, v1 + get())[0] == 200
+    assert environ_via(only_v1, v2 + get())[0] == 400
+    only_v2 = make_server(APP, args=["--proxy-protocol=v2"])
+    assert environ_via(only_v2, v2 + get())[0] == 200
+    assert environ_via(only_v2, v1 + get())[0] == 400
+    off = make_server(APP, args=["--proxy-protocol", "off"])
+    assert environ_via(off, v1 + get())[0] == 400  # "PROXY" is then a request line
 
 
 def test_malformed_proxy_preamble_refused(make_server):

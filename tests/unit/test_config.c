@@ -8,6 +8,7 @@
 #include "cunicorn/hooks.h"
 #include "cunicorn/http.h"
 #include "cunicorn/log.h"
+#include "cunicorn/proxy_protocol.h"
 #include "unit.h"
 
 #include <limits.h>
@@ -78,7 +79,7 @@ START_TEST(table_sane)
 {
     size_t n;
     const cn_setting_t *rows = cn_settings(&n);
-    ck_assert_uint_eq(n, 48);
+    ck_assert_uint_eq(n, 49);
     ck_assert_uint_lt(n, sizeof(cfg._source));
     for (size_t i = 0; i < n; i++) {
         ck_assert_ptr_eq(cn_setting_find(rows[i].name), &rows[i]);
@@ -128,7 +129,9 @@ START_TEST(defaults)
     ck_assert_str_eq(cfg.loglevel, "info");
     ck_assert_ptr_null(cfg.app_uri);
     /* HTTP parsing and PROXY protocol: Gunicorn's defaults */
-    ck_assert(!cfg.proxy_protocol && !cfg.strip_header_spaces &&
+    ck_assert_str_eq(cfg.proxy_protocol, "off");
+    ck_assert_str_eq(cfg.proxy_allow_ips, "127.0.0.1,::1");
+    ck_assert(!cfg.strip_header_spaces &&
               !cfg.permit_unconventional_http_method && !cfg.casefold_http_method &&
               !cfg.permit_obsolete_folding);
     ck_assert_str_eq(cfg.header_map, "drop");
@@ -256,7 +259,7 @@ END_TEST
  * them over: str() of the value). */
 START_TEST(file_values_http)
 {
-    const char *bools[] = {"proxy_protocol", "strip_header_spaces",
+    const char *bools[] = {"strip_header_spaces",
                            "permit_unconventional_http_method", "casefold_http_method",
                            "permit_obsolete_folding"};
     for (size_t i = 0; i < CN_ARRAY_LEN(bools); i++) {
@@ -279,6 +282,31 @@ START_TEST(file_values_http)
     ck_assert_str_eq(err, "Invalid value for header_map: 'keep' (expected one of drop, refuse, "
                           "dangerous)");
     ck_assert_int_eq(cn_config_set(&cfg, "proxy_protocol", "maybe", CN_SRC_FILE, err), -1);
+    ck_assert_str_eq(err, "Invalid value for proxy_protocol: 'maybe' (expected one of off, v1, "
+                          "v2, auto)");
+    /* Gunicorn 20-23's boolean, from a config file */
+    ck_assert_int_eq(cn_config_set(&cfg, "proxy_protocol", "True", CN_SRC_FILE, err), 0);
+    ck_assert_int_eq(cn_proxy_protocol_mode_parse(cfg.proxy_protocol), CN_PROXY_PROTOCOL_AUTO);
+    ck_assert_int_eq(cn_config_set(&cfg, "proxy_allow_ips", "10.0.0.0/33", CN_SRC_FILE, err), -1);
+    ck_assert_msg(strncmp(err, "Invalid value for proxy_allow_ips: ", 35) == 0, "%s", err);
+}
+
+/* --proxy-protocol [MODE]: bare it means auto, and takes the next argument
+ * only when that is a mode. */
+START_TEST(proxy_protocol_optional_mode)
+{
+    ck_assert_int_eq(cli("--proxy-protocol", "main:app", NULL), 0);
+    ck_assert_str_eq(cfg.proxy_protocol, "auto");
+    ck_assert_str_eq(cfg.app_uri, "main:app");
+    ck_assert_int_eq(cli("--proxy-protocol", "v2", "main:app", NULL), 0);
+    ck_assert_str_eq(cfg.proxy_protocol, "v2");
+    ck_assert_int_eq(cli("--proxy-protocol=v1", "--proxy-allow-from", "10.0.0.0/8", NULL), 0);
+    ck_assert_str_eq(cfg.proxy_protocol, "v1");
+    ck_assert_str_eq(cfg.proxy_allow_ips, "10.0.0.0/8");
+    ck_assert_int_eq(cli("--proxy-protocol", "--workers", "2", NULL), 0);
+    ck_assert_str_eq(cfg.proxy_protocol, "auto");
+    ck_cli_error(1, "Invalid value for proxy_protocol: 'v3' (expected one of off, v1, v2, auto)",
+                 "--proxy-protocol=v3");
 }
 END_TEST
 
@@ -361,7 +389,7 @@ START_TEST(cli_every_flag)
                          "--error-logfile", "/tmp/e", "--log-level", "DEBUG", "--reuse-port",
                          "--check-config", "--print-config", "--forwarded-allow-ips", "*",
                          "--limit-request-body", "11",
-                         "--proxy-protocol", "--strip-header-spaces",
+                         "--proxy-protocol", "--proxy-allow-from", "*", "--strip-header-spaces",
                          "--permit-unconventional-http-method", "--casefold-http-method",
                          "--permit-obsolete-folding", "--header-map", "refuse", "-u", "0", "-g",
                          "0", "-m", "0o7", "--initgroups", "--preload", "-D", "-R",
@@ -396,7 +424,8 @@ START_TEST(cli_every_flag)
     ck_assert_str_eq(cfg.app_uri, "app:wsgi");
     ck_assert_str_eq(cfg.forwarded_allow_ips, "*");
     ck_assert_int_eq(cfg.limit_request_body, 11);
-    ck_assert(cfg.proxy_protocol && cfg.strip_header_spaces &&
+    ck_assert_str_eq(cfg.proxy_protocol, "auto");
+    ck_assert(cfg.strip_header_spaces &&
               cfg.permit_unconventional_http_method && cfg.casefold_http_method &&
               cfg.permit_obsolete_folding);
     ck_assert_str_eq(cfg.header_map, "refuse");
@@ -911,6 +940,7 @@ static Suite *config_suite(void)
     tcase_add_test(tc, precedence_lists);
     tcase_add_test(tc, file_values);
     tcase_add_test(tc, file_values_http);
+    tcase_add_test(tc, proxy_protocol_optional_mode);
     tcase_add_test(tc, chdir_relative);
     tcase_add_test(tc, set_errors);
     tcase_add_test(tc, cli_forms);

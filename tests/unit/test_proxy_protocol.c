@@ -141,8 +141,8 @@ struct pair {
 };
 
 /* A connection whose socket peer is 127.0.0.1:4000; allow is the
- * forwarded_allow_ips list. */
-static void pair_open(struct pair *pr, const char *allow, bool proxy_protocol)
+ * proxy_allow_ips list, mode the proxy_protocol mode. */
+static void pair_open(struct pair *pr, const char *allow, enum cn_proxy_protocol_mode mode)
 {
     int sv[2];
     char err[CN_ERR_LEN];
@@ -152,7 +152,7 @@ static void pair_open(struct pair *pr, const char *allow, bool proxy_protocol)
     ck_assert_int_eq(cn_proxy_allow_parse(&pr->allow, allow, err), 0);
     cn_http_limits_t limits = {4094, 100, 8190, 0};
     cn_conn_init(&pr->c, sv[0], (struct sockaddr *)&peer, sizeof(peer), NULL, &limits);
-    cn_conn_options_t o = {.proxy_protocol = proxy_protocol, .proxy_allow = &pr->allow};
+    cn_conn_options_t o = {.proxy_protocol = (uint8_t)mode, .proxy_allow = &pr->allow};
     cn_conn_set_options(&pr->c, &o);
     ck_assert_str_eq(pr->c.peer_host, "127.0.0.1");
     pr->client = sv[1];
@@ -178,7 +178,7 @@ START_TEST(test_conn_trusted_v1)
     static const char req[] = "PROXY TCP4 192.168.0.1 192.168.0.11 56324 443\r\n"
                               "GET /x HTTP/1.1\r\nHost: a\r\n\r\n";
     struct pair pr;
-    pair_open(&pr, "127.0.0.1", true);
+    pair_open(&pr, "127.0.0.1", CN_PROXY_PROTOCOL_AUTO);
     ck_assert_int_eq(pair_send(&pr, req, sizeof(req) - 1, false), 0);
     ck_assert_str_eq(pr.c.peer_host, "192.168.0.1");
     ck_assert_int_eq(pr.c.peer_port, 56324);
@@ -198,7 +198,7 @@ START_TEST(test_conn_trusted_v2_bytewise)
 {
     static const char req[] = V2_TCP6 "GET / HTTP/1.1\r\n\r\n";
     struct pair pr;
-    pair_open(&pr, "*", true);
+    pair_open(&pr, "*", CN_PROXY_PROTOCOL_AUTO);
     for (size_t i = 0; i + 1 < sizeof(req) - 1; i++) {
         ck_assert_int_eq(write(pr.client, req + i, 1), 1);
         ck_assert_int_eq(cn_conn_try_read_head(&pr.c), -EAGAIN);
@@ -214,7 +214,7 @@ START_TEST(test_conn_local_keeps_peer)
 {
     static const char req[] = "PROXY UNKNOWN\r\nGET / HTTP/1.1\r\n\r\n";
     struct pair pr;
-    pair_open(&pr, "127.0.0.1", true);
+    pair_open(&pr, "127.0.0.1", CN_PROXY_PROTOCOL_AUTO);
     ck_assert_int_eq(pair_send(&pr, req, sizeof(req) - 1, false), 0);
     ck_assert_str_eq(pr.c.peer_host, "127.0.0.1");
     ck_assert_int_eq(pr.c.peer_port, 4000);
@@ -226,7 +226,7 @@ START_TEST(test_conn_no_preamble)
 {
     static const char req[] = "GET / HTTP/1.1\r\n\r\n";
     struct pair pr;
-    pair_open(&pr, "127.0.0.1", true);
+    pair_open(&pr, "127.0.0.1", CN_PROXY_PROTOCOL_AUTO);
     ck_assert_int_eq(pair_send(&pr, req, sizeof(req) - 1, false), 0);
     ck_assert_str_eq(pr.c.peer_host, "127.0.0.1");
     pair_close(&pr);
@@ -238,13 +238,13 @@ START_TEST(test_conn_untrusted)
     static const char req[] = "PROXY TCP4 192.168.0.1 192.168.0.11 56324 443\r\n"
                               "GET / HTTP/1.1\r\n\r\n";
     struct pair pr;
-    pair_open(&pr, "10.0.0.0/8", true);
+    pair_open(&pr, "10.0.0.0/8", CN_PROXY_PROTOCOL_AUTO);
     ck_assert_int_eq(pair_send(&pr, req, sizeof(req) - 1, false), -EPROTO);
     ck_assert_int_eq(pr.c.error.status, 403);
     ck_assert_str_eq(pr.c.peer_host, "127.0.0.1");
     pair_close(&pr);
     /* even a malformed or partial one: the peer is checked first */
-    pair_open(&pr, "10.0.0.0/8", true);
+    pair_open(&pr, "10.0.0.0/8", CN_PROXY_PROTOCOL_AUTO);
     ck_assert_int_eq(pair_send(&pr, "PROXY TCP4 x", 12, false), -EPROTO);
     ck_assert_int_eq(pr.c.error.status, 403);
     pair_close(&pr);
@@ -256,7 +256,7 @@ START_TEST(test_conn_disabled)
     static const char req[] = "PROXY TCP4 192.168.0.1 192.168.0.11 56324 443\r\n"
                               "GET / HTTP/1.1\r\n\r\n";
     struct pair pr;
-    pair_open(&pr, "*", false);
+    pair_open(&pr, "*", CN_PROXY_PROTOCOL_OFF);
     ck_assert_int_eq(pair_send(&pr, req, sizeof(req) - 1, false), -EPROTO);
     ck_assert_int_eq(pr.c.error.status, 400);
     ck_assert_str_eq(pr.c.peer_host, "127.0.0.1");
@@ -269,7 +269,7 @@ START_TEST(test_conn_malformed)
     static const char req[] = "PROXY TCP4 192.168.0.1 192.168.0.11 65iii 100000\r\n"
                               "GET / HTTP/1.1\r\n\r\n";
     struct pair pr;
-    pair_open(&pr, "127.0.0.1", true);
+    pair_open(&pr, "127.0.0.1", CN_PROXY_PROTOCOL_AUTO);
     ck_assert_int_eq(pair_send(&pr, req, sizeof(req) - 1, false), -EPROTO);
     ck_assert_int_eq(pr.c.error.status, 400);
     pair_close(&pr);
@@ -281,13 +281,52 @@ END_TEST
 START_TEST(test_conn_truncated)
 {
     struct pair pr;
-    pair_open(&pr, "127.0.0.1", true);
+    pair_open(&pr, "127.0.0.1", CN_PROXY_PROTOCOL_AUTO);
     ck_assert_int_eq(pair_send(&pr, V2SIG "\x21\x11\x00\x0c\xc0\xa8", 18, true), -EPROTO);
     ck_assert_int_eq(pr.c.error.status, 400);
     pair_close(&pr);
-    pair_open(&pr, "127.0.0.1", true);
+    pair_open(&pr, "127.0.0.1", CN_PROXY_PROTOCOL_AUTO);
     ck_assert_int_eq(pair_send(&pr, "PROXY UNKNOWN\r\n", 15, true), -EPIPE);
     pair_close(&pr);
+}
+END_TEST
+
+/* proxy_protocol v1 or v2 alone: the other version is answered 400. */
+START_TEST(test_conn_one_version_only)
+{
+    static const char v1[] = "PROXY TCP4 192.168.0.1 192.168.0.11 56324 443\r\n"
+                             "GET / HTTP/1.1\r\n\r\n";
+    static const char v2[] = V2_TCP6 "GET / HTTP/1.1\r\n\r\n";
+    struct pair pr;
+    pair_open(&pr, "127.0.0.1", CN_PROXY_PROTOCOL_V2);
+    ck_assert_int_eq(pair_send(&pr, v1, sizeof(v1) - 1, false), -EPROTO);
+    ck_assert_int_eq(pr.c.error.status, 400);
+    pair_close(&pr);
+    pair_open(&pr, "127.0.0.1", CN_PROXY_PROTOCOL_V1);
+    ck_assert_int_eq(pair_send(&pr, v2, sizeof(v2) - 1, false), -EPROTO);
+    ck_assert_int_eq(pr.c.error.status, 400);
+    pair_close(&pr);
+    pair_open(&pr, "127.0.0.1", CN_PROXY_PROTOCOL_V1);
+    ck_assert_int_eq(pair_send(&pr, v1, sizeof(v1) - 1, false), 0);
+    ck_assert_str_eq(pr.c.peer_host, "192.168.0.1");
+    pair_close(&pr);
+    pair_open(&pr, "127.0.0.1", CN_PROXY_PROTOCOL_V2);
+    ck_assert_int_eq(pair_send(&pr, v2, sizeof(v2) - 1, false), 0);
+    ck_assert_str_eq(pr.c.peer_host, "2001:db8::1");
+    pair_close(&pr);
+}
+END_TEST
+
+START_TEST(test_mode_names)
+{
+    ck_assert_int_eq(cn_proxy_protocol_mode_parse("off"), CN_PROXY_PROTOCOL_OFF);
+    ck_assert_int_eq(cn_proxy_protocol_mode_parse("v1"), CN_PROXY_PROTOCOL_V1);
+    ck_assert_int_eq(cn_proxy_protocol_mode_parse("V2"), CN_PROXY_PROTOCOL_V2);
+    ck_assert_int_eq(cn_proxy_protocol_mode_parse("auto"), CN_PROXY_PROTOCOL_AUTO);
+    ck_assert_int_eq(cn_proxy_protocol_mode_parse("True"), CN_PROXY_PROTOCOL_AUTO);
+    ck_assert_int_eq(cn_proxy_protocol_mode_parse("false"), CN_PROXY_PROTOCOL_OFF);
+    ck_assert_int_eq(cn_proxy_protocol_mode_parse("v3"), -1);
+    ck_assert_int_eq(cn_proxy_protocol_mode_parse(""), -1);
 }
 END_TEST
 
@@ -304,6 +343,8 @@ static Suite *proxy_protocol_suite(void)
     tcase_add_test(tc, test_conn_no_preamble);
     tcase_add_test(tc, test_conn_untrusted);
     tcase_add_test(tc, test_conn_disabled);
+    tcase_add_test(tc, test_conn_one_version_only);
+    tcase_add_test(tc, test_mode_names);
     tcase_add_test(tc, test_conn_malformed);
     tcase_add_test(tc, test_conn_truncated);
     suite_add_tcase(s, tc);
