@@ -12,10 +12,12 @@
 #include "cunicorn/daemon.h"
 #include "cunicorn/pidfile.h"
 #include "cunicorn/proctitle.h"
+#include "cunicorn/reexec.h"
 #include "cunicorn/sock.h"
 
 #include <errno.h>
 #include <stdio.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -23,6 +25,7 @@
 
 static int load_settings(cn_config_t *cfg, int argc, char **argv);
 static int open_listeners(const cn_config_t *cfg, cn_listener_t **out, size_t *n);
+static int adopt_listeners(char specs[][32], size_t nspecs, cn_listener_t **out, size_t *n);
 static int apply_environment(const cn_config_t *cfg);
 static void warn_ignored(const cn_config_t *cfg);
 static int open_listener(const cn_config_t *cfg, cn_listener_t *l, const cn_addr_t *addr,
@@ -53,6 +56,10 @@ static int fail(int code, const char *msg)
 
 int main(int argc, char **argv)
 {
+    /* where USR2 runs the command line again (it may name relative paths) */
+    static char start_cwd[PATH_MAX];
+    if (getcwd(start_cwd, sizeof(start_cwd)) == NULL)
+        start_cwd[0] = '\0';
     cn_proctitle_init(argc, argv);
     cn_config_t cfg;
     cn_config_init(&cfg);
@@ -84,7 +91,9 @@ int main(int argc, char **argv)
         Py_XDECREF(app);
         return app ? 0 : 1;
     }
-    if (cfg.daemon) { /* where Gunicorn detaches: before the hooks, preload and binding */
+    /* where Gunicorn detaches: before the hooks, preload and binding; not
+     * again in the new master of a USR2 upgrade */
+    if (cfg.daemon && getenv("GUNICORN_FD") == NULL) {
         cn_py_before_fork();
         if (cn_daemonize(cfg.enable_stdio_inheritance, err) < 0)
             return fail(1, err);
@@ -99,8 +108,14 @@ int main(int argc, char **argv)
         return 1; /* logged; Gunicorn's master dies of the exception: 1 */
     cn_hook_info_t master = {.server_pid = getpid(), .num_workers = cfg.workers};
     (void)cn_py_hook_run(CN_HOOK_ON_STARTING, &master);
-    /* Refuse to start over a live instance before touching its sockets. */
-    int running = cfg.pidfile != NULL ? cn_pidfile_validate(cfg.pidfile) : 0;
+    char inherited[64][32];
+    pid_t old_master = 0;
+    int ninherited = cn_reexec_inherited(inherited, CN_ARRAY_LEN(inherited), &old_master, err);
+    if (ninherited < 0)
+        return fail(1, err);
+    /* Refuse to start over a live instance before touching its sockets (the
+     * new master of an upgrade writes PIDFILE.2 while the old one lives). */
+    int running = cfg.pidfile != NULL && old_master == 0 ? cn_pidfile_validate(cfg.pidfile) : 0;
     if (running > 0) {
         fprintf(stderr, "Error: Already running on PID %d (or pid file '%s' is stale)\n", running,
                 cfg.pidfile);
@@ -108,7 +123,8 @@ int main(int argc, char **argv)
     }
     cn_listener_t *listeners = NULL;
     size_t nlisteners = 0;
-    if (open_listeners(&cfg, &listeners, &nlisteners) < 0)
+    if (ninherited > 0 ? adopt_listeners(inherited, (size_t)ninherited, &listeners, &nlisteners) < 0
+                       : open_listeners(&cfg, &listeners, &nlisteners) < 0)
         return 1;
     cn_arbiter_config_t acfg = {
         .workers = cfg.workers,
@@ -124,6 +140,11 @@ int main(int argc, char **argv)
         .hook = cn_py_hook_from_arbiter,
         .before_fork = cn_py_before_fork,
         .after_fork_parent = cn_py_after_fork_parent,
+        .after_fork_child = cn_py_after_fork_child,
+        .argv = argv,
+        .start_cwd = start_cwd[0] ? start_cwd : NULL,
+        .old_master = old_master,
+        .daemon = cfg.daemon,
     };
     /* The master's Python threads (the preloaded app's, a hook's) run while
      * the arbiter waits; its Python callbacks take the GIL back. */
@@ -203,6 +224,25 @@ static int open_listener(const cn_config_t *cfg, cn_listener_t *l, const cn_addr
         return -1;
     }
     return rc;
+}
+
+/* After a USR2 the sockets come from the old master, never bound again
+ * (the bind setting is not read, as in Gunicorn). */
+static int adopt_listeners(char specs[][32], size_t nspecs, cn_listener_t **out, size_t *n)
+{
+    cn_listener_t *ls = cn_xcalloc(nspecs ? nspecs : 1, sizeof(*ls));
+    char err[CN_ERR_LEN];
+    for (size_t i = 0; i < nspecs; i++) {
+        cn_addr_t addr;
+        if (cn_addr_parse(specs[i], &addr, err) < 0 || cn_listener_open(&ls[i], &addr, 0, false,
+                                                                        err) < 0) {
+            cn_log_error("%s", err);
+            return -1;
+        }
+    }
+    *out = ls;
+    *n = nspecs;
+    return 0;
 }
 
 /* Bind every address before forking; Gunicorn retries a busy address five

@@ -32,6 +32,14 @@ typedef struct cn_arbiter_config {
      * embedded interpreter's fork protocol); NULL = none */
     void (*before_fork)(void);
     void (*after_fork_parent)(void);
+    void (*after_fork_child)(void); /* the USR2 child, before pre_exec */
+    /* USR2 (src/core/reexec.c): the command line to run again (NULL: USR2
+     * is refused) and the directory the master started in */
+    char *const *argv;
+    const char *start_cwd;
+    pid_t old_master; /* $GUNICORN_PID: this is an upgrade's new master,
+                         whose pidfile is PIDFILE.2 until the old one exits */
+    bool daemon;      /* WINCH stops the workers only when daemonized */
 } cn_arbiter_config_t;
 
 /**

@@ -28,6 +28,7 @@ enum cn_hook {
     CN_HOOK_POST_REQUEST,     /* worker, after the response: (worker, req, environ, resp) */
     CN_HOOK_NWORKERS_CHANGED, /* master: (server, new_value, old_value) */
     CN_HOOK_ON_EXIT,          /* master, last thing: (server) */
+    CN_HOOK_PRE_EXEC,         /* USR2 child of the master, before exec: (server) */
     CN_HOOK_COUNT
 };
 

@@ -22,9 +22,11 @@
 #include "cunicorn/log.h"
 #include "cunicorn/pidfile.h"
 #include "cunicorn/proctitle.h"
+#include "cunicorn/reexec.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -73,6 +75,8 @@ typedef struct arbiter {
     const char *reason; /* static string or NULL */
     bool signals_installed;
     struct sigaction saved[NMASTER_SIGNALS];
+    pid_t reexec_pid; /* the new master a USR2 started, until it is reaped */
+    pid_t old_master; /* we are that new master: the old one's pid, until it exits */
 } arbiter_t;
 
 static int arbiter_start(arbiter_t *a);
@@ -102,6 +106,9 @@ static ssize_t worker_find(arbiter_t *a, pid_t pid);
 static void kill_all(arbiter_t *a, int sig);
 static void stop_workers(arbiter_t *a, bool graceful);
 static void close_listeners(arbiter_t *a);
+static void reexec(arbiter_t *a);
+static void maybe_promote(arbiter_t *a);
+static const char *pidfile_name(const arbiter_t *a, char *buf, size_t len);
 static void set_proc_title(arbiter_t *a, const char *role);
 static void sleep_ms(int64_t ms);
 static void run_hook(arbiter_t *a, enum cn_hook h, const worker_t *w, int new_value,
@@ -145,11 +152,14 @@ static int arbiter_start(arbiter_t *a)
     a->pid = getpid();
     a->rng = (uint32_t)a->pid * 2654435761u + (uint32_t)(cn_now() * 1000);
     a->num_workers = cfg->workers < 0 ? 0 : cfg->workers;
+    a->old_master = cfg->old_master;
     if (cfg->worker_main == NULL) {
         cn_log_error("no worker_main callback");
         return 1;
     }
-    if (cfg->pidfile != NULL && cn_pidfile_create(&a->pidfile, cfg->pidfile, a->pid, err) != 0) {
+    char name[PATH_MAX];
+    if (cfg->pidfile != NULL &&
+        cn_pidfile_create(&a->pidfile, pidfile_name(a, name, sizeof(name)), a->pid, err) != 0) {
         /* Gunicorn lets the RuntimeError reach app/base.py, which prints it. */
         fprintf(stderr, "\nError: %s\n\n", err);
         fflush(stderr);
@@ -224,6 +234,7 @@ static void arbiter_loop(arbiter_t *a)
             handle_signal(a, sigs[i]);
         if (a->stop != STOP_NONE)
             break;
+        maybe_promote(a);
         murder_workers(a);
         manage_workers(a);
     }
@@ -394,10 +405,16 @@ static void handle_signal(arbiter_t *a, int sig)
         kill_all(a, SIGUSR1);
         break;
     case SIGUSR2:
-        cn_log_warning("USR2 signal ignored. Re-exec is not supported.");
+        reexec(a);
         break;
-    case SIGWINCH:
-        cn_log_debug("SIGWINCH ignored. Not daemonized");
+    case SIGWINCH: /* Gunicorn's: after an upgrade, the old master stops its workers */
+        if (!a->cfg->daemon) {
+            cn_log_debug("SIGWINCH ignored. Not daemonized");
+            break;
+        }
+        cn_log_info("graceful stop of workers");
+        set_num_workers(a, 0);
+        kill_all(a, SIGTERM);
         break;
     default:
         break;
@@ -414,8 +431,9 @@ static void handle_hup(arbiter_t *a)
     run_hook(a, CN_HOOK_ON_RELOAD, NULL, 0, 0);
     cn_log_reopen();
     if (a->cfg->pidfile != NULL) {
+        char name[PATH_MAX];
         cn_pidfile_unlink(&a->pidfile);
-        if (cn_pidfile_create(&a->pidfile, a->cfg->pidfile, a->pid, err) != 0)
+        if (cn_pidfile_create(&a->pidfile, pidfile_name(a, name, sizeof(name)), a->pid, err) != 0)
             cn_log_error("%s", err);
     }
     set_num_workers(a, a->cfg->workers < 0 ? 0 : a->cfg->workers);
@@ -444,6 +462,12 @@ static void reap_workers(arbiter_t *a)
 
 static void on_worker_exit(arbiter_t *a, pid_t pid, int status)
 {
+    if (pid == a->reexec_pid) { /* the USR2 child: a master, not a worker */
+        cn_log_info("The new master (pid %d) exited with status %d", (int)pid,
+                    WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+        a->reexec_pid = 0;
+        return;
+    }
     int code = WIFEXITED(status) ? WEXITSTATUS(status) : 0;
     if (code == CN_EXIT_WORKER_BOOT_ERROR)
         set_halt(a, CN_EXIT_WORKER_BOOT_ERROR, "Worker failed to boot.");
@@ -686,11 +710,77 @@ static void stop_workers(arbiter_t *a, bool graceful)
 /* Only the master, only at the final stop: workers hold their own copies. */
 static void close_listeners(arbiter_t *a)
 {
+    /* a unix socket's file stays while the other master of an upgrade uses it */
+    bool sole_master = a->reexec_pid == 0 && a->old_master == 0;
     for (size_t i = 0; i < a->cfg->nlisteners; i++) {
         cn_listener_t *l = &a->cfg->listeners[i];
         if (l->fd >= 0)
-            cn_listener_close(l, l->addr.kind == CN_ADDR_UNIX);
+            cn_listener_close(l, sole_master && l->addr.kind == CN_ADDR_UNIX);
     }
+}
+
+/* ---- USR2: the binary upgrade ------------------------------------------------- */
+
+/* Gunicorn's reexec(): one new master at a time, started by a master that is
+ * not itself a new one; it shares the listening sockets. */
+static void reexec(arbiter_t *a)
+{
+    const cn_arbiter_config_t *cfg = a->cfg;
+    if (cfg->argv == NULL) {
+        cn_log_warning("USR2 signal ignored. Re-exec is not supported.");
+        return;
+    }
+    if (a->reexec_pid != 0) {
+        cn_log_warning("USR2 signal ignored. Child exists.");
+        return;
+    }
+    if (a->old_master != 0) {
+        cn_log_warning("USR2 signal ignored. Parent exists.");
+        return;
+    }
+    sigset_t all, old;
+    sigfillset(&all);
+    sigprocmask(SIG_BLOCK, &all, &old);
+    if (cfg->before_fork != NULL)
+        cfg->before_fork();
+    pid_t pid = fork();
+    if (pid == 0) {
+        if (cfg->after_fork_child != NULL)
+            cfg->after_fork_child();
+        child_reset_signals(a);
+        run_hook(a, CN_HOOK_PRE_EXEC, NULL, 0, 0);
+        cn_reexec_child(cfg->argv, cfg->start_cwd, a->pid, cfg->listeners, cfg->nlisteners);
+        _exit(1);
+    }
+    int saved = errno;
+    if (cfg->after_fork_parent != NULL)
+        cfg->after_fork_parent();
+    sigprocmask(SIG_SETMASK, &old, NULL);
+    if (pid < 0) {
+        cn_log_error("Cannot re-exec: fork: %s", strerror(saved));
+        return;
+    }
+    a->reexec_pid = pid;
+}
+
+/* The new master of an upgrade takes over once the old one has exited (it
+ * was our parent): PIDFILE.2 becomes PIDFILE, as in Gunicorn. */
+static void maybe_promote(arbiter_t *a)
+{
+    if (a->old_master == 0 || getppid() == a->old_master)
+        return;
+    cn_log_info("Master has been promoted.");
+    a->old_master = 0;
+    set_proc_title(a, "master");
+    char err[CN_ERR_LEN] = "";
+    if (a->cfg->pidfile != NULL && cn_pidfile_rename(&a->pidfile, a->cfg->pidfile, err) != 0)
+        cn_log_error("%s", err);
+}
+
+static const char *pidfile_name(const arbiter_t *a, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s%s", a->cfg->pidfile, a->old_master ? ".2" : "");
+    return buf;
 }
 
 /* Gunicorn's titles: "cunicorn: master [NAME]", "cunicorn: worker [NAME]". */
@@ -698,7 +788,8 @@ static void set_proc_title(arbiter_t *a, const char *role)
 {
     char title[256];
     const char *name = a->cfg->proc_name && a->cfg->proc_name[0] ? a->cfg->proc_name : "cunicorn";
-    snprintf(title, sizeof(title), "cunicorn: %s [%s]", role, name);
+    snprintf(title, sizeof(title), "cunicorn: %s [%s%s]", role, name,
+             a->old_master ? ".2" : ""); /* Gunicorn's name for an upgrade's new master */
     cn_proctitle_set(title);
 }
 

@@ -50,7 +50,6 @@ static const cn_foreign_setting_t foreign[] = {
      "process titles use proc_name, else the app module as Gunicorn's default; set proc_name"},
     {"paste", {"--paste", "--paster", NULL}, true, "None", REFUSED,
      "PasteDeploy configuration is not supported; name the app as MODULE:VARIABLE"},
-    {"pre_exec", {NULL}, false, NULL, REFUSED, "re-exec on USR2 is " NOT_YET},
     {"ssl_context", {NULL}, false, NULL, REFUSED, TLS},
     {"keyfile", {"--keyfile", NULL}, true, "None", REFUSED, TLS},
     {"certfile", {"--certfile", NULL}, true, "None", REFUSED, TLS},

@@ -18,6 +18,7 @@ static const char *const names[CN_HOOK_COUNT] = {
     [CN_HOOK_POST_REQUEST] = "post_request",
     [CN_HOOK_NWORKERS_CHANGED] = "nworkers_changed",
     [CN_HOOK_ON_EXIT] = "on_exit",
+    [CN_HOOK_PRE_EXEC] = "pre_exec",
 };
 
 const char *cn_hook_name(enum cn_hook h) { return (unsigned)h < CN_HOOK_COUNT ? names[h] : "?"; }

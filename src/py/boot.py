@@ -115,7 +115,7 @@ def format_exception(exc):
 # o = old_value, q = request, e = environ, r = response (the hooks of
 # src/core/hooks.c)
 HOOK_SIGNATURES = {
-    'on_starting': 's', 'on_reload': 's', 'when_ready': 's', 'on_exit': 's',
+    'on_starting': 's', 'on_reload': 's', 'when_ready': 's', 'on_exit': 's', 'pre_exec': 's',
     'pre_fork': 'sw', 'post_fork': 'sw', 'child_exit': 'sw', 'worker_exit': 'sw',
     'post_worker_init': 'w', 'worker_int': 'w', 'worker_abort': 'w',
     'nworkers_changed': 'sno', 'pre_request': 'wq', 'post_request': 'wqer',

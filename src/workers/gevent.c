@@ -209,7 +209,10 @@ static void wake_expired(gevent_worker_t *gw)
         next = g->next; /* g may end and free itself while it runs */
         gwait_t *wt = &g->wait;
         bool expired = wt->deadline > 0 && wt->deadline <= now;
-        if (!wt->parked || !(expired || (gw->stopping && g->idle)))
+        /* at a stop an idle keep-alive connection ends now; one accepted but
+         * not yet spoken on waits for the request its client is sending */
+        bool drop_idle = gw->stopping && g->idle && g->c.requests > 0;
+        if (!wt->parked || !(expired || drop_idle))
             continue;
         call_quietly(wt->watcher, gw->str_stop); /* and drops an event already pending */
         wt->timed_out = true;

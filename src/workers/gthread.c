@@ -343,10 +343,17 @@ static void begin_stop(gworker_t *gw)
     __atomic_store_n(&gw->stopping, 1, __ATOMIC_RELAXED);
     gw->stop_deadline = ev_now(gw->loop) + gw->w->timeouts.graceful;
     set_accepting(gw, false);
-    /* Idle keep-alive connections hold no request: close them at once. */
+    /* An idle keep-alive connection holds no request: it is closed at once,
+     * unless a request's first bytes are already there (read, then decide:
+     * those are answered with Connection: close). A connection accepted but
+     * not yet spoken on stays: its client is about to send its request. */
     for (gconn_t *g = gw->conns, *next; g != NULL; g = next) {
         next = g->next;
-        if (g->state == G_HEAD && !g->started)
+        if (g->state != G_HEAD || g->started || g->c.requests == 0)
+            continue;
+        if (cn_conn_recv_nowait(&g->c) > 0)
+            conn_advance(g);
+        else
             conn_close(g);
     }
     if (gw->nconns == 0)

@@ -40,7 +40,7 @@ def test_unsupported_flag_refused_one_line(tmp_path, args, name):
 @pytest.mark.parametrize("text, name", [
     ("certfile = '/etc/ssl/cert.pem'\n", "certfile"),
     ("user = 'nobody'\nspew = True\n", "spew"),
-    ("def pre_exec(server):\n    pass\n", "pre_exec"),
+    ("statsd_host = 'localhost:8125'\n", "statsd_host"),
     ("logconfig_dict = {'version': 1}\n", "logconfig_dict"),
     ("syslog = True\n", "syslog"),
 ])
