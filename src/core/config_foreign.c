@@ -18,6 +18,8 @@
 #define SYSLOG_ONLY "used only with syslog, which cunicorn refuses"
 #define STATSD_ONLY "used only with statsd_host, which cunicorn refuses"
 #define DIRTY_ONLY "used only with dirty_apps, which cunicorn refuses"
+#define DIRTY_NO "are not implemented"
+#define DIRTY_HOOK "a hook of the dirty arbiters, which " DIRTY_NO
 
 // clang-format off
 static const cn_foreign_setting_t foreign[] = {
@@ -74,13 +76,16 @@ static const cn_foreign_setting_t foreign[] = {
      "cunicorn never opens a control socket"},
     {"no_control_socket", {"--no-control-socket", NULL}, false, "False", IGNORED,
      "cunicorn never opens a control socket"},
-    {"dirty_apps", {"--dirty-app", NULL}, true, "[]", REFUSED,
-     "dirty arbiters are not implemented"},
+    {"dirty_apps", {"--dirty-app", NULL}, true, "[]", REFUSED, "dirty arbiters " DIRTY_NO},
     {"dirty_workers", {"--dirty-workers", NULL}, true, "0", IGNORED, DIRTY_ONLY},
     {"dirty_timeout", {"--dirty-timeout", NULL}, true, NULL, IGNORED, DIRTY_ONLY},
     {"dirty_threads", {"--dirty-threads", NULL}, true, NULL, IGNORED, DIRTY_ONLY},
     {"dirty_graceful_timeout", {"--dirty-graceful-timeout", NULL}, true, NULL, IGNORED,
      DIRTY_ONLY},
+    {"on_dirty_starting", {NULL}, false, NULL, REFUSED, DIRTY_HOOK},
+    {"dirty_post_fork", {NULL}, false, NULL, REFUSED, DIRTY_HOOK},
+    {"dirty_worker_init", {NULL}, false, NULL, REFUSED, DIRTY_HOOK},
+    {"dirty_worker_exit", {NULL}, false, NULL, REFUSED, DIRTY_HOOK},
     {"http_protocols", {"--http-protocols", NULL}, true, "'h1'", REFUSED,
      "cunicorn speaks HTTP/1.x only"},
     {"http_parser", {"--http-parser", NULL}, true, NULL, IGNORED,

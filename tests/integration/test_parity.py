@@ -41,6 +41,7 @@ def test_unsupported_flag_refused_one_line(tmp_path, args, name):
     ("certfile = '/etc/ssl/cert.pem'\n", "certfile"),
     ("user = 'nobody'\nspew = True\n", "spew"),
     ("statsd_host = 'localhost:8125'\n", "statsd_host"),
+    ("def dirty_post_fork(arbiter, worker):\n    pass\n", "dirty_post_fork"),
     ("logconfig_dict = {'version': 1}\n", "logconfig_dict"),
     ("syslog = True\n", "syslog"),
 ])
