@@ -28,11 +28,12 @@ typedef struct cn_arbiter_config {
      * nworkers_changed, on_reload, on_exit); NULL = none */
     cn_hook_cb hook;
     void *hook_ud;
-    /* called right before and, in the master, right after each fork (the
-     * embedded interpreter's fork protocol); NULL = none */
+    /* the embedded interpreter's fork protocol, around every fork (workers
+     * and the USR2 child): before, then after in the master and first thing
+     * in the child; NULL = none */
     void (*before_fork)(void);
     void (*after_fork_parent)(void);
-    void (*after_fork_child)(void); /* the USR2 child, before pre_exec */
+    void (*after_fork_child)(void);
     /* USR2 (src/core/reexec.c): the command line to run again (NULL: USR2
      * is refused) and the directory the master started in */
     char *const *argv;

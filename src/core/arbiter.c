@@ -98,6 +98,7 @@ static void set_halt(arbiter_t *a, int status, const char *reason);
 static void murder_workers(arbiter_t *a);
 static void manage_workers(arbiter_t *a);
 static void spawn_workers(arbiter_t *a);
+static pid_t fork_child(arbiter_t *a);
 static int spawn_worker(arbiter_t *a);
 static void worker_child(arbiter_t *a, size_t slot, int age) __attribute__((noreturn));
 static void child_reset_signals(arbiter_t *a);
@@ -571,7 +572,6 @@ static void spawn_workers(arbiter_t *a)
 static int spawn_worker(arbiter_t *a)
 {
     size_t slot;
-    sigset_t all, old;
     if (!free_slot(a, &slot)) {
         cn_log_error("cannot spawn a worker: all %zu heartbeat slots are in use", a->cap);
         return -ENOSPC;
@@ -581,20 +581,11 @@ static int spawn_worker(arbiter_t *a)
     worker_t next = {.age = age};
     run_hook(a, CN_HOOK_PRE_FORK, &next, 0, 0);
     cn_heartbeat_reset(&a->hb[slot], now);
-    /* Block signals across fork so the child cannot run the master's handler
-     * (which would write into the master's pipe) before it resets them. */
-    sigfillset(&all);
-    sigprocmask(SIG_BLOCK, &all, &old);
-    if (a->cfg->before_fork != NULL)
-        a->cfg->before_fork();
-    pid_t pid = fork();
+    pid_t pid = fork_child(a);
     if (pid == 0)
         worker_child(a, slot, age);
-    int saved = errno;
-    if (a->cfg->after_fork_parent != NULL)
-        a->cfg->after_fork_parent();
-    sigprocmask(SIG_SETMASK, &old, NULL);
     if (pid < 0) {
+        int saved = errno;
         cn_log_error("fork failed: %s", strerror(saved));
         a->spawn_not_before = now + MAX_RESPAWN_DELAY;
         return -saved;
@@ -608,11 +599,38 @@ static int spawn_worker(arbiter_t *a)
     return 0;
 }
 
+/* Every fork of the master: signals blocked across it, so the child cannot
+ * run the master's handler (which would write into the master's pipe)
+ * before it resets them, and the embedded interpreter's fork protocol
+ * around it. In the child (0) the protocol's child half has run and the
+ * signals are the child's own; in the master, pid or -1 (errno kept). */
+static pid_t fork_child(arbiter_t *a)
+{
+    const cn_arbiter_config_t *cfg = a->cfg;
+    sigset_t all, old;
+    sigfillset(&all);
+    sigprocmask(SIG_BLOCK, &all, &old);
+    if (cfg->before_fork != NULL)
+        cfg->before_fork();
+    pid_t pid = fork();
+    if (pid == 0) {
+        if (cfg->after_fork_child != NULL)
+            cfg->after_fork_child();
+        child_reset_signals(a);
+        return 0;
+    }
+    int saved = errno;
+    if (cfg->after_fork_parent != NULL)
+        cfg->after_fork_parent();
+    sigprocmask(SIG_SETMASK, &old, NULL);
+    errno = saved;
+    return pid;
+}
+
 /* In the child: never returns into the master loop. */
 static void worker_child(arbiter_t *a, size_t slot, int age)
 {
     const cn_arbiter_config_t *cfg = a->cfg;
-    child_reset_signals(a);
     set_proc_title(a, "worker");
     cn_log_info("Booting worker with pid: %d", (int)getpid());
     cn_worker_ctx_t ctx = {
@@ -738,26 +756,14 @@ static void reexec(arbiter_t *a)
         cn_log_warning("USR2 signal ignored. Parent exists.");
         return;
     }
-    sigset_t all, old;
-    sigfillset(&all);
-    sigprocmask(SIG_BLOCK, &all, &old);
-    if (cfg->before_fork != NULL)
-        cfg->before_fork();
-    pid_t pid = fork();
+    pid_t pid = fork_child(a);
     if (pid == 0) {
-        if (cfg->after_fork_child != NULL)
-            cfg->after_fork_child();
-        child_reset_signals(a);
         run_hook(a, CN_HOOK_PRE_EXEC, NULL, 0, 0);
         cn_reexec_child(cfg->argv, cfg->start_cwd, a->pid, cfg->listeners, cfg->nlisteners);
         _exit(1);
     }
-    int saved = errno;
-    if (cfg->after_fork_parent != NULL)
-        cfg->after_fork_parent();
-    sigprocmask(SIG_SETMASK, &old, NULL);
     if (pid < 0) {
-        cn_log_error("Cannot re-exec: fork: %s", strerror(saved));
+        cn_log_error("Cannot re-exec: fork: %s", strerror(errno));
         return;
     }
     a->reexec_pid = pid;

@@ -100,7 +100,6 @@ int cn_worker_main(void *ud, cn_worker_ctx_t *ctx)
     w.limits = worker_limits(cfg);
     w.timeouts = cn_timeouts_from_settings(cfg->timeout, cfg->keepalive, cfg->graceful_timeout);
     w.max_requests = restart_after(cfg);
-    cn_py_after_fork_child();
     cn_worker_signals_install(&w.flags);
     const cn_worker_class_t *klass = cn_worker_class_find(cfg->worker_class);
     char err[CN_ERR_LEN];
