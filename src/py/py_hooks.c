@@ -107,16 +107,13 @@ int cn_py_hook_run(enum cn_hook h, const cn_hook_info_t *info)
     return 0;
 }
 
-static cn_hook_info_t self_info; /* this worker (cn_py_hooks_set_worker) */
-
-void cn_py_hooks_set_worker(const cn_hook_info_t *me) { self_info = *me; }
-
-int cn_py_hook_run_request(enum cn_hook h, PyObject *req, PyObject *environ, PyObject *resp)
+int cn_py_hook_run_request(enum cn_hook h, const cn_hook_info_t *worker, PyObject *req,
+                           PyObject *environ, PyObject *resp)
 {
     PyObject *run = cn_py_boot_func("run_request_hook");
     PyObject *r = run ? PyObject_CallFunction(run, "siiiOOO", cn_hook_name(h),
-                                              (int)self_info.server_pid, self_info.worker_age,
-                                              (int)self_info.worker_pid, req,
+                                              (int)worker->server_pid, worker->worker_age,
+                                              (int)worker->worker_pid, req,
                                               environ ? environ : Py_None,
                                               resp ? resp : Py_None)
                       : NULL;

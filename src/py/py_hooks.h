@@ -26,13 +26,11 @@ int cn_py_hooks_setup(const cn_config_t *cfg, char *err);
  * ("Exception in post_fork hook") and returns -1; else 0. */
 int cn_py_hook_run(enum cn_hook h, const cn_hook_info_t *info);
 
-/** In a worker: who it is, for the hooks called without a cn_hook_info_t
- * (the request hooks). */
-void cn_py_hooks_set_worker(const cn_hook_info_t *me);
-
 /** pre_request(worker, req) or post_request(worker, req, environ, resp),
- * h defined. 0, or -1 with the hook's exception set. */
-int cn_py_hook_run_request(enum cn_hook h, PyObject *req, PyObject *environ, PyObject *resp);
+ * h defined; worker is the serving worker. 0, or -1 with the hook's
+ * exception set. */
+int cn_py_hook_run_request(enum cn_hook h, const cn_hook_info_t *worker, PyObject *req,
+                           PyObject *environ, PyObject *resp);
 
 /** cn_hook_cb for the arbiter: cn_py_hook_run, the result only logged.
  * Takes the GIL (the master runs the arbiter without it). */

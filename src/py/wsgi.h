@@ -9,6 +9,7 @@
 #include "py/py_runtime.h"
 
 #include "cunicorn/conn.h"
+#include "cunicorn/hooks.h"
 #include "cunicorn/proxy.h"
 
 typedef struct cn_wsgi cn_wsgi_t;
@@ -22,6 +23,8 @@ typedef struct cn_wsgi_options {
                                 (gevent: getcurrent); a request's input and
                                 write() belong to the thread and the coroutine
                                 serving it */
+    const cn_hook_info_t *worker; /* borrowed: this worker as the request hooks
+                                     (pre_request, post_request) see it */
 } cn_wsgi_options_t;
 
 /** Prepare interned keys, types and the environ template. The app reference

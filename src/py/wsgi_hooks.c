@@ -97,7 +97,8 @@ int cn_wsgi_pre_request(cn_wsgi_request_t *req, bool https, PyObject **hook_req)
         return -1;
     if (!cn_py_hook_defined(CN_HOOK_PRE_REQUEST))
         return 0;
-    return cn_py_hook_run_request(CN_HOOK_PRE_REQUEST, *hook_req, NULL, NULL);
+    return cn_py_hook_run_request(CN_HOOK_PRE_REQUEST, req->w->opt.worker, *hook_req, NULL,
+                                  NULL);
 }
 
 void cn_wsgi_post_request(cn_wsgi_request_t *req, PyObject *hook_req, PyObject *env)
@@ -111,7 +112,8 @@ void cn_wsgi_post_request(cn_wsgi_request_t *req, PyObject *hook_req, PyObject *
     PyObject *environ = env ? Py_NewRef(env) : PyDict_New();
     PyObject *resp = env ? hook_response(req) : Py_NewRef(Py_None);
     if (environ == NULL || resp == NULL ||
-        cn_py_hook_run_request(CN_HOOK_POST_REQUEST, hook_req, environ, resp) < 0)
+        cn_py_hook_run_request(CN_HOOK_POST_REQUEST, req->w->opt.worker, hook_req, environ,
+                               resp) < 0)
         cn_py_log_exception(CN_LOG_ERROR, "Exception in post_request hook");
     Py_XDECREF(resp);
     Py_XDECREF(environ);

@@ -109,7 +109,6 @@ int cn_worker_main(void *ud, cn_worker_ctx_t *ctx)
                             .num_workers = cfg->workers,
                             .worker_age = ctx->index,
                             .worker_pid = getpid()};
-    cn_py_hooks_set_worker(&w.me);
     if (cn_py_hook_run(CN_HOOK_POST_FORK, &w.me) < 0)
         return CN_EXIT_WORKER_BOOT_ERROR;
     if (cn_owner_drop(&cfg->owner, cfg->initgroups, err) < 0) { /* before any app code */
@@ -131,8 +130,12 @@ int cn_worker_main(void *ud, cn_worker_ctx_t *ctx)
         return CN_EXIT_WORKER_BOOT_ERROR;
     }
     w.conn_opts = worker_conn_options(cfg, &w.trusted, &w.proxy_senders);
-    cn_wsgi_options_t opt = {klass->multithread, klass->release_gil_for_io,
-                             script_name ? script_name : "", &w.scheme_headers, w.current_task};
+    cn_wsgi_options_t opt = {.multithread = klass->multithread,
+                             .release_gil_for_io = klass->release_gil_for_io,
+                             .script_name = script_name ? script_name : "",
+                             .scheme_headers = &w.scheme_headers,
+                             .current_task = w.current_task,
+                             .worker = &w.me};
     w.wsgi = cn_wsgi_new(app, &opt);
     Py_DECREF(app);
     if (w.wsgi == NULL) {
