@@ -24,8 +24,8 @@
 #include <unistd.h>
 
 static int load_settings(cn_config_t *cfg, int argc, char **argv);
-static int open_listeners(const cn_config_t *cfg, cn_listener_t **out, size_t *n);
-static int adopt_listeners(char specs[][32], size_t nspecs, cn_listener_t **out, size_t *n);
+static int open_listeners(const cn_config_t *cfg, const char *const *specs, size_t nspecs,
+                          cn_listener_t **out, size_t *n);
 static int apply_environment(const cn_config_t *cfg);
 static void warn_ignored(const cn_config_t *cfg);
 static int open_listener(const cn_config_t *cfg, cn_listener_t *l, const cn_addr_t *addr,
@@ -123,8 +123,12 @@ int main(int argc, char **argv)
     }
     cn_listener_t *listeners = NULL;
     size_t nlisteners = 0;
-    if (ninherited > 0 ? adopt_listeners(inherited, (size_t)ninherited, &listeners, &nlisteners) < 0
-                       : open_listeners(&cfg, &listeners, &nlisteners) < 0)
+    const char *inherited_specs[CN_ARRAY_LEN(inherited)];
+    for (int i = 0; i < ninherited; i++)
+        inherited_specs[i] = inherited[i];
+    bool upgrade = ninherited > 0;
+    if (open_listeners(&cfg, upgrade ? inherited_specs : (const char *const *)cfg.bind.items,
+                       upgrade ? (size_t)ninherited : cfg.bind.n, &listeners, &nlisteners) < 0)
         return 1;
     cn_arbiter_config_t acfg = {
         .workers = cfg.workers,
@@ -226,34 +230,18 @@ static int open_listener(const cn_config_t *cfg, cn_listener_t *l, const cn_addr
     return rc;
 }
 
-/* After a USR2 the sockets come from the old master, never bound again
- * (the bind setting is not read, as in Gunicorn). */
-static int adopt_listeners(char specs[][32], size_t nspecs, cn_listener_t **out, size_t *n)
+/* Bind every address before forking; Gunicorn retries a busy address five
+ * times, a second apart. specs are the bind setting, or after a USR2 the
+ * old master's sockets as fd://N (never bound again: the bind setting is
+ * not read then, as in Gunicorn). */
+static int open_listeners(const cn_config_t *cfg, const char *const *specs, size_t nspecs,
+                          cn_listener_t **out, size_t *n)
 {
     cn_listener_t *ls = cn_xcalloc(nspecs ? nspecs : 1, sizeof(*ls));
     char err[CN_ERR_LEN];
     for (size_t i = 0; i < nspecs; i++) {
         cn_addr_t addr;
-        if (cn_addr_parse(specs[i], &addr, err) < 0 || cn_listener_open(&ls[i], &addr, 0, false,
-                                                                        err) < 0) {
-            cn_log_error("%s", err);
-            return -1;
-        }
-    }
-    *out = ls;
-    *n = nspecs;
-    return 0;
-}
-
-/* Bind every address before forking; Gunicorn retries a busy address five
- * times, a second apart. */
-static int open_listeners(const cn_config_t *cfg, cn_listener_t **out, size_t *n)
-{
-    cn_listener_t *ls = cn_xcalloc(cfg->bind.n ? cfg->bind.n : 1, sizeof(*ls));
-    char err[CN_ERR_LEN];
-    for (size_t i = 0; i < cfg->bind.n; i++) {
-        cn_addr_t addr;
-        if (cn_addr_parse(cfg->bind.items[i], &addr, err) < 0) {
+        if (cn_addr_parse(specs[i], &addr, err) < 0) {
             cn_log_error("%s", err);
             return -1;
         }
@@ -262,7 +250,7 @@ static int open_listeners(const cn_config_t *cfg, cn_listener_t **out, size_t *n
             int why = errno; /* before logging, which may change it */
             cn_log_error("%s", err);
             if (why != EADDRINUSE || --tries == 0) {
-                cn_log_error("Can't connect to %s", cfg->bind.items[i]);
+                cn_log_error("Can't connect to %s", specs[i]);
                 return -1;
             }
             cn_log_error("Retrying in 1 second.");
@@ -270,6 +258,6 @@ static int open_listeners(const cn_config_t *cfg, cn_listener_t **out, size_t *n
         }
     }
     *out = ls;
-    *n = cfg->bind.n;
+    *n = nspecs;
     return 0;
 }

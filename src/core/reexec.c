@@ -25,12 +25,15 @@ void cn_reexec_child(char *const *argv, const char *cwd, pid_t master_pid,
     }
     char pid[16];
     snprintf(pid, sizeof(pid), "%d", (int)master_pid);
-    if (setenv("GUNICORN_PID", pid, 1) < 0 ||
-        setenv("GUNICORN_FD", fds.data ? (const char *)fds.data : "", 1) < 0) {
+    int rc = setenv("GUNICORN_PID", pid, 1) < 0 ||
+                     setenv("GUNICORN_FD", fds.data ? (const char *)fds.data : "", 1) < 0
+                 ? -1
+                 : 0;
+    cn_buf_free(&fds);
+    if (rc < 0) {
         cn_log_error("Cannot re-exec: %s", strerror(errno));
         return;
     }
-    cn_buf_free(&fds);
     if (cwd != NULL && chdir(cwd) < 0)
         cn_log_warning("Re-exec: cannot go back to %s: %s", cwd, strerror(errno));
     execvp(argv[0], argv);
