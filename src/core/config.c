@@ -398,34 +398,33 @@ static int validate_scheme_headers(const char *value, char *err)
     return 0;
 }
 
+/* The settings that take one of a few words: ok says whether value is one. */
+static int check_choice(bool ok, const char *name, const char *value, const char *choices,
+                        char *err)
+{
+    if (!ok)
+        return cn_err(err, "Invalid value for %s: '%s' (expected one of %s)", name, value,
+                      choices);
+    return 0;
+}
+
 static int validate_header_map(const char *value, char *err)
 {
-    if (cn_http_header_map_parse(value) < 0)
-        return cn_err(err,
-                      "Invalid value for header_map: '%s' (expected one of drop, refuse, "
-                      "dangerous)",
-                      value);
-    return 0;
+    return check_choice(cn_http_header_map_parse(value) >= 0, "header_map", value,
+                        "drop, refuse, dangerous", err);
 }
 
 static int validate_proxy_protocol(const char *value, char *err)
 {
-    if (cn_proxy_protocol_mode_parse(value) < 0)
-        return cn_err(err,
-                      "Invalid value for proxy_protocol: '%s' (expected one of off, v1, v2, "
-                      "auto)",
-                      value);
-    return 0;
+    return check_choice(cn_proxy_protocol_mode_parse(value) >= 0, "proxy_protocol", value,
+                        "off, v1, v2, auto", err);
 }
 
 static int validate_reload_engine(const char *value, char *err)
 {
-    if (strcmp(value, "auto") != 0 && strcmp(value, "poll") != 0 && strcmp(value, "inotify") != 0)
-        return cn_err(err,
-                      "Invalid value for reload_engine: '%s' (expected one of auto, poll, "
-                      "inotify)",
-                      value);
-    return 0;
+    bool ok = strcmp(value, "auto") == 0 || strcmp(value, "poll") == 0 ||
+              strcmp(value, "inotify") == 0;
+    return check_choice(ok, "reload_engine", value, "auto, poll, inotify", err);
 }
 
 static int validate_chdir(const char *value, char *err)

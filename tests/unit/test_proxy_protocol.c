@@ -297,23 +297,30 @@ START_TEST(test_conn_one_version_only)
     static const char v1[] = "PROXY TCP4 192.168.0.1 192.168.0.11 56324 443\r\n"
                              "GET / HTTP/1.1\r\n\r\n";
     static const char v2[] = V2_TCP6 "GET / HTTP/1.1\r\n\r\n";
-    struct pair pr;
-    pair_open(&pr, "127.0.0.1", CN_PROXY_PROTOCOL_V2);
-    ck_assert_int_eq(pair_send(&pr, v1, sizeof(v1) - 1, false), -EPROTO);
-    ck_assert_int_eq(pr.c.error.status, 400);
-    pair_close(&pr);
-    pair_open(&pr, "127.0.0.1", CN_PROXY_PROTOCOL_V1);
-    ck_assert_int_eq(pair_send(&pr, v2, sizeof(v2) - 1, false), -EPROTO);
-    ck_assert_int_eq(pr.c.error.status, 400);
-    pair_close(&pr);
-    pair_open(&pr, "127.0.0.1", CN_PROXY_PROTOCOL_V1);
-    ck_assert_int_eq(pair_send(&pr, v1, sizeof(v1) - 1, false), 0);
-    ck_assert_str_eq(pr.c.peer_host, "192.168.0.1");
-    pair_close(&pr);
-    pair_open(&pr, "127.0.0.1", CN_PROXY_PROTOCOL_V2);
-    ck_assert_int_eq(pair_send(&pr, v2, sizeof(v2) - 1, false), 0);
-    ck_assert_str_eq(pr.c.peer_host, "2001:db8::1");
-    pair_close(&pr);
+    static const struct {
+        enum cn_proxy_protocol_mode mode;
+        const char *raw;
+        size_t len;
+        const char *client; /* NULL: refused with 400 */
+    } cases[] = {
+        {CN_PROXY_PROTOCOL_V2, v1, sizeof(v1) - 1, NULL},
+        {CN_PROXY_PROTOCOL_V1, v2, sizeof(v2) - 1, NULL},
+        {CN_PROXY_PROTOCOL_V1, v1, sizeof(v1) - 1, "192.168.0.1"},
+        {CN_PROXY_PROTOCOL_V2, v2, sizeof(v2) - 1, "2001:db8::1"},
+    };
+    for (size_t i = 0; i < CN_ARRAY_LEN(cases); i++) {
+        struct pair pr;
+        pair_open(&pr, "127.0.0.1", cases[i].mode);
+        int rc = pair_send(&pr, cases[i].raw, cases[i].len, false);
+        if (cases[i].client == NULL) {
+            ck_assert_int_eq(rc, -EPROTO);
+            ck_assert_int_eq(pr.c.error.status, 400);
+        } else {
+            ck_assert_int_eq(rc, 0);
+            ck_assert_str_eq(pr.c.peer_host, cases[i].client);
+        }
+        pair_close(&pr);
+    }
 }
 END_TEST
 
