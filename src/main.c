@@ -23,10 +23,33 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* The settings of the generation that serves, and of the one a HUP boots;
+ * each with the listeners it uses (a reload shares the ones both bind). */
+typedef struct settings {
+    cn_config_t cfg;
+    cn_listener_t *listeners; /* owned, unless the same array as the other's */
+    size_t nlisteners;
+} settings_t;
+
+static struct {
+    int argc;
+    char **argv;
+    bool inherited_listeners; /* a USR2's new master: the bind setting is not read */
+    settings_t gens[2];
+    settings_t *cur;            /* the generation that serves */
+    settings_t *next;           /* while a reload boots */
+    cn_py_hook_set_t old_hooks; /* cur's hooks, while a reload boots */
+} server;
+
 static int load_settings(cn_config_t *cfg, int argc, char **argv);
+static int read_settings(cn_config_t *cfg, int argc, char **argv, int *code, char *err);
+static int reload_settings(void *ud, cn_arbiter_config_t *next);
+static void reload_end(void *ud, bool commit);
+static void arbiter_settings(cn_arbiter_config_t *acfg, settings_t *gen);
 static int open_listeners(const cn_config_t *cfg, const char *const *specs, size_t nspecs,
                           cn_listener_t **out, size_t *n);
-static int apply_environment(const cn_config_t *cfg);
+static int apply_environment(const cn_config_t *cfg, char *err);
+static int open_logs(const cn_config_t *cfg, char *err);
 static void warn_ignored(const cn_config_t *cfg);
 static int open_listener(const cn_config_t *cfg, cn_listener_t *l, const cn_addr_t *addr,
                          char *err);
@@ -61,6 +84,9 @@ int main(int argc, char **argv)
     if (getcwd(start_cwd, sizeof(start_cwd)) == NULL)
         start_cwd[0] = '\0';
     cn_proctitle_init(argc, argv);
+    server.argc = argc;
+    server.argv = argv;
+    server.cur = &server.gens[0];
     cn_config_t cfg;
     cn_config_init(&cfg);
     int rc = load_settings(&cfg, argc, argv);
@@ -73,9 +99,7 @@ int main(int argc, char **argv)
     }
     if (cfg.app_uri == NULL)
         return fail(2, "No application module specified.");
-    int level = cn_log_level_parse(cfg.loglevel);
-    if (cn_log_open(cfg.errorlog, level, err) < 0 ||
-        cn_access_log_open(cfg.accesslog, cfg.access_log_format, err) < 0)
+    if (open_logs(&cfg, err) < 0)
         return fail(1, err);
     warn_ignored(&cfg);
     if (cn_worker_class_find(cfg.worker_class) == NULL) {
@@ -83,8 +107,8 @@ int main(int argc, char **argv)
                  cfg.worker_class);
         return fail(1, err);
     }
-    if (apply_environment(&cfg) < 0 || cn_py_apply_paths(&cfg, err) < 0)
-        return fail(1, err[0] ? err : "cannot apply chdir/env settings");
+    if (apply_environment(&cfg, err) < 0 || cn_py_apply_paths(&cfg, err) < 0)
+        return fail(1, err);
     if (cfg.check_config) {
         int code;
         PyObject *app = cn_py_app_load(cfg.app_uri, &code);
@@ -121,26 +145,19 @@ int main(int argc, char **argv)
                 cfg.pidfile);
         return 1;
     }
-    cn_listener_t *listeners = NULL;
-    size_t nlisteners = 0;
     const char *inherited_specs[CN_ARRAY_LEN(inherited)];
     for (int i = 0; i < ninherited; i++)
         inherited_specs[i] = inherited[i];
-    bool upgrade = ninherited > 0;
-    if (open_listeners(&cfg, upgrade ? inherited_specs : (const char *const *)cfg.bind.items,
-                       upgrade ? (size_t)ninherited : cfg.bind.n, &listeners, &nlisteners) < 0)
+    server.inherited_listeners = ninherited > 0;
+    settings_t *gen = server.cur;
+    gen->cfg = cfg; /* moved: the settings live there from now on */
+    if (open_listeners(&gen->cfg,
+                       ninherited > 0 ? inherited_specs : (const char *const *)cfg.bind.items,
+                       ninherited > 0 ? (size_t)ninherited : cfg.bind.n, &gen->listeners,
+                       &gen->nlisteners) < 0)
         return 1;
     cn_arbiter_config_t acfg = {
-        .workers = cfg.workers,
-        .timeout = cfg.timeout,
-        .graceful_timeout = cfg.graceful_timeout,
-        .pidfile = cfg.pidfile,
-        .proc_name = cfg.proc_name ? cfg.proc_name : cfg.app_uri, /* Gunicorn's default */
-        .worker_class = cfg.worker_class,
-        .listeners = listeners,
-        .nlisteners = nlisteners,
         .worker_main = cn_worker_main,
-        .worker_ud = &cfg,
         .hook = cn_py_hook_from_arbiter,
         .before_fork = cn_py_before_fork,
         .after_fork_parent = cn_py_after_fork_parent,
@@ -149,7 +166,10 @@ int main(int argc, char **argv)
         .start_cwd = start_cwd[0] ? start_cwd : NULL,
         .old_master = old_master,
         .daemon = cfg.daemon,
+        .reload = reload_settings,
+        .reload_end = reload_end,
     };
+    arbiter_settings(&acfg, gen);
     /* The master's Python threads (the preloaded app's, a hook's) run while
      * the arbiter waits; its Python callbacks take the GIL back. */
     PyThreadState *ts = PyEval_SaveThread();
@@ -158,26 +178,50 @@ int main(int argc, char **argv)
     return status;
 }
 
+/* What the arbiter takes from one generation's settings. */
+static void arbiter_settings(cn_arbiter_config_t *acfg, settings_t *gen)
+{
+    const cn_config_t *cfg = &gen->cfg;
+    acfg->workers = cfg->workers;
+    acfg->timeout = cfg->timeout;
+    acfg->graceful_timeout = cfg->graceful_timeout;
+    acfg->pidfile = cfg->pidfile;
+    acfg->proc_name = cfg->proc_name ? cfg->proc_name : cfg->app_uri; /* Gunicorn's default */
+    acfg->worker_class = cfg->worker_class;
+    acfg->listeners = gen->listeners;
+    acfg->nlisteners = gen->nlisteners;
+    acfg->worker_ud = &gen->cfg;
+}
+
 /* Defaults < config file < $GUNICORN_CMD_ARGS < $CUNICORN_CMD_ARGS < command
  * line. Returns an exit code when the process should end now, -1 to go on. */
 static int load_settings(cn_config_t *cfg, int argc, char **argv)
 {
     char err[CN_ERR_LEN] = "";
     int code = 0;
-    int rc = cn_config_parse_argv(cfg, argc, argv, CN_SRC_CLI, stdout, &code, err);
+    int rc = read_settings(cfg, argc, argv, &code, err);
     if (rc == 1)
         return 0; /* --help, --version */
-    if (rc < 0)
-        return fail(code, err);
+    return rc < 0 ? fail(code, err) : -1;
+}
+
+/* Every source into cfg (a fresh cn_config_init): 0, 1 after --help or
+ * --version, or -1 with err and the exit *code. At start and on HUP. */
+static int read_settings(cn_config_t *cfg, int argc, char **argv, int *code, char *err)
+{
+    int rc = cn_config_parse_argv(cfg, argc, argv, CN_SRC_CLI, stdout, code, err);
+    if (rc != 0)
+        return rc;
     /* Gunicorn's variable, then ours: where both name a setting ours wins */
     static const char *const env_vars[] = {"GUNICORN_CMD_ARGS", "CUNICORN_CMD_ARGS"};
     for (size_t i = 0; i < CN_ARRAY_LEN(env_vars); i++) {
         const char *env_args = getenv(env_vars[i]);
-        if (env_args != NULL && cn_config_parse_env_args(cfg, env_args, &code, err) < 0)
-            return fail(code, err);
+        if (env_args != NULL && cn_config_parse_env_args(cfg, env_args, code, err) < 0)
+            return -1;
     }
-    if (cn_py_init(err) < 0)
-        return fail(1, err);
+    *code = 1;
+    if (!Py_IsInitialized() && cn_py_init(err) < 0)
+        return -1;
     const char *path = cfg->config;
     if (path == NULL)
         path = access("cunicorn.conf.py", F_OK) == 0   ? "cunicorn.conf.py"
@@ -186,25 +230,28 @@ static int load_settings(cn_config_t *cfg, int argc, char **argv)
     const char *file = path; /* -c PATH, -c file:PATH; -c python:MODULE is imported */
     if (file != NULL && strncmp(file, "file:", 5) == 0)
         file += 5;
-    if (file != NULL && strncmp(file, "python:", 7) != 0 && access(file, F_OK) != 0) {
-        snprintf(err, sizeof(err), "'%s' doesn't exist", file);
-        return fail(1, err);
-    }
+    if (file != NULL && strncmp(file, "python:", 7) != 0 && access(file, F_OK) != 0)
+        return cn_err(err, "'%s' doesn't exist", file);
     if (path != NULL && cn_py_load_config_file(path, cfg, err) < 0)
-        return fail(1, err);
-    if (cn_config_finish(cfg, err) < 0)
-        return fail(1, err);
-    return -1;
+        return -1;
+    return cn_config_finish(cfg, err);
 }
 
 /* chdir, as Gunicorn does at start (raw_env is applied through Python's
  * os.environ, see cn_py_apply_paths). */
-static int apply_environment(const cn_config_t *cfg)
+static int apply_environment(const cn_config_t *cfg, char *err)
 {
-    if (cfg->chdir != NULL && chdir(cfg->chdir) < 0) {
-        fprintf(stderr, "Error: cannot chdir to %s: %s\n", cfg->chdir, strerror(errno));
+    if (cfg->chdir != NULL && chdir(cfg->chdir) < 0)
+        return cn_err(err, "cannot chdir to %s: %s", cfg->chdir, strerror(errno));
+    return 0;
+}
+
+static int open_logs(const cn_config_t *cfg, char *err)
+{
+    int level = cn_log_level_parse(cfg->loglevel);
+    if (cn_log_open(cfg->errorlog, level, err) < 0 ||
+        cn_access_log_open(cfg->accesslog, cfg->access_log_format, err) < 0)
         return -1;
-    }
     return 0;
 }
 
@@ -260,4 +307,144 @@ static int open_listeners(const cn_config_t *cfg, const char *const *specs, size
     *out = ls;
     *n = nspecs;
     return 0;
+}
+
+/* ---- HUP: the settings read again ------------------------------------------- */
+
+static bool same_address(const cn_addr_t *a, const cn_addr_t *b)
+{
+    if (a->kind != b->kind)
+        return false;
+    switch (a->kind) {
+    case CN_ADDR_TCP:
+        return a->port == b->port && strcmp(a->host, b->host) == 0;
+    case CN_ADDR_UNIX:
+        return strcmp(a->path, b->path) == 0;
+    case CN_ADDR_FD:
+        return a->fd == b->fd;
+    }
+    return false;
+}
+
+static bool holds_fd(const settings_t *gen, int fd)
+{
+    for (size_t i = 0; i < gen->nlisteners; i++)
+        if (gen->listeners[i].fd == fd)
+            return true;
+    return false;
+}
+
+/* Close gen's listeners that other does not use, and free gen's array. */
+static void drop_listeners(settings_t *gen, const settings_t *other)
+{
+    if (gen->listeners == other->listeners)
+        return;
+    for (size_t i = 0; i < gen->nlisteners; i++) {
+        cn_listener_t *l = &gen->listeners[i];
+        if (l->fd >= 0 && !holds_fd(other, l->fd))
+            cn_listener_close(l, l->addr.kind == CN_ADDR_UNIX);
+    }
+    free(gen->listeners);
+    gen->listeners = NULL;
+}
+
+/* gen's listeners for its bind setting: the current ones where the address
+ * is the same (a socket is never bound twice), new ones where it is new, as
+ * Gunicorn applies a changed bind on HUP. After a USR2 the sockets are the
+ * inherited ones, whatever bind says. */
+static int reload_listeners(const settings_t *cur, settings_t *gen, char *err)
+{
+    const cn_strlist_t *bind = &gen->cfg.bind;
+    bool same = bind->n == cur->cfg.bind.n;
+    for (size_t i = 0; same && i < bind->n; i++)
+        same = strcmp(bind->items[i], cur->cfg.bind.items[i]) == 0;
+    if (same || server.inherited_listeners) {
+        gen->listeners = cur->listeners;
+        gen->nlisteners = cur->nlisteners;
+        return 0;
+    }
+    gen->listeners = cn_xcalloc(bind->n ? bind->n : 1, sizeof(cn_listener_t));
+    gen->nlisteners = 0;
+    for (size_t i = 0; i < bind->n; i++) {
+        cn_listener_t *l = &gen->listeners[gen->nlisteners];
+        cn_addr_t addr;
+        if (cn_addr_parse(bind->items[i], &addr, err) < 0)
+            goto fail;
+        const cn_listener_t *have = NULL;
+        for (size_t j = 0; j < cur->nlisteners && have == NULL; j++)
+            if (same_address(&cur->listeners[j].addr, &addr))
+                have = &cur->listeners[j];
+        if (have != NULL)
+            *l = *have;
+        else if (open_listener(&gen->cfg, l, &addr, err) < 0)
+            goto fail;
+        gen->nlisteners++;
+    }
+    return 0;
+fail:
+    drop_listeners(gen, cur);
+    return -1;
+}
+
+/* The arbiter's reload (HUP, without the GIL): every source read again into
+ * the other generation's settings, applied to the master (chdir, raw_env,
+ * sys.path, hooks, logs, listeners), or nothing changed if one fails. */
+static int reload_settings(void *ud, cn_arbiter_config_t *next)
+{
+    (void)ud;
+    settings_t *cur = server.cur, *gen = &server.gens[cur == &server.gens[0] ? 1 : 0];
+    char err[CN_ERR_LEN] = "";
+    int code = 0;
+    PyGILState_STATE gil = PyGILState_Ensure();
+    cn_config_init(&gen->cfg);
+    gen->listeners = NULL;
+    bool hooks_taken = cn_py_hooks_take(&server.old_hooks) == 0;
+    int rc = hooks_taken ? read_settings(&gen->cfg, server.argc, server.argv, &code, err)
+                         : cn_err(err, "cannot set the server hooks aside");
+    if (rc == 0 && cn_worker_class_find(gen->cfg.worker_class) == NULL)
+        rc = cn_err(err, "worker class '%s' is not available in this build",
+                    gen->cfg.worker_class);
+    if (rc == 0)
+        rc = apply_environment(&gen->cfg, err) < 0 || cn_py_apply_paths(&gen->cfg, err) < 0 ||
+                     cn_py_hooks_setup(&gen->cfg, err) < 0 || open_logs(&gen->cfg, err) < 0 ||
+                     reload_listeners(cur, gen, err) < 0
+                 ? -1
+                 : 0;
+    if (rc != 0) {
+        cn_log_error("Reload failed: %s", err);
+        if (hooks_taken)
+            cn_py_hooks_put_back(&server.old_hooks);
+        (void)apply_environment(&cur->cfg, err);
+        (void)open_logs(&cur->cfg, err);
+        cn_config_free(&gen->cfg);
+        rc = -1;
+    } else {
+        warn_ignored(&gen->cfg);
+        server.next = gen;
+        arbiter_settings(next, gen);
+    }
+    PyGILState_Release(gil);
+    return rc;
+}
+
+/* The new generation booted (commit): the old settings go. Or it could not:
+ * back to the old ones, which the serving workers use. */
+static void reload_end(void *ud, bool commit)
+{
+    (void)ud;
+    settings_t *gone = commit ? server.cur : server.next, *kept = commit ? server.next : server.cur;
+    char err[CN_ERR_LEN] = "";
+    PyGILState_STATE gil = PyGILState_Ensure();
+    drop_listeners(gone, kept);
+    cn_config_free(&gone->cfg);
+    if (commit) {
+        cn_py_hooks_drop(&server.old_hooks);
+    } else {
+        cn_py_hooks_put_back(&server.old_hooks);
+        if (apply_environment(&kept->cfg, err) < 0 || open_logs(&kept->cfg, err) < 0)
+            cn_log_error("%s", err);
+    }
+    server.cur = kept;
+    server.next = NULL;
+    PyGILState_Release(gil);
 }

@@ -2,7 +2,8 @@
  *
  * Owns: the worker table, forking and reaping workers, respawning, the
  * heartbeat check (SIGABRT then SIGKILL after `timeout`), signals (TERM
- * graceful, INT/QUIT quick, TTIN/TTOU scale, HUP respawn, USR1 reopen logs,
+ * graceful, INT/QUIT quick, TTIN/TTOU scale, HUP reload (a new generation
+ * of workers replaces the old once it has booted), USR1 reopen logs,
  * CHLD), the pidfile, the startup and shutdown log lines, and the exit codes
  * for workers that cannot boot (3) or load the app (4).
  * Signal handlers only write a byte to a self-pipe; the loop acts.
@@ -13,7 +14,9 @@
 #include "cunicorn/hooks.h"
 #include "cunicorn/worker_proc.h"
 
-typedef struct cn_arbiter_config {
+typedef struct cn_arbiter_config cn_arbiter_config_t;
+
+struct cn_arbiter_config {
     int workers;
     int timeout;          /* seconds; 0 = no heartbeat check */
     int graceful_timeout; /* seconds */
@@ -41,7 +44,17 @@ typedef struct cn_arbiter_config {
     pid_t old_master; /* $GUNICORN_PID: this is an upgrade's new master,
                          whose pidfile is PIDFILE.2 until the old one exits */
     bool daemon;      /* WINCH stops the workers only when daemonized */
-} cn_arbiter_config_t;
+    /* HUP re-reads the settings: reload() fills *next (a copy of the current
+     * configuration) for the new generation of workers and returns 0, or
+     * returns -1 after logging why, and nothing changes. Once the new
+     * generation has booted, reload_end(true) drops what only the old one
+     * used; if it cannot boot, reload_end(false) goes back to the current
+     * settings, whose workers kept serving. NULL: HUP replaces the workers
+     * with the same settings. */
+    int (*reload)(void *ud, cn_arbiter_config_t *next);
+    void (*reload_end)(void *ud, bool commit);
+    void *reload_ud;
+};
 
 /**
  * Log the startup lines, write the pidfile, fork the workers and supervise

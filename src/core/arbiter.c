@@ -2,7 +2,7 @@
  *
  * Owns: the worker table (ordered by age), the heartbeat table mapping, the
  * self-pipe and the master's signal dispositions, the pidfile, forking,
- * reaping, respawning, scaling (TTIN/TTOU), HUP replacement, the heartbeat
+ * reaping, respawning, scaling (TTIN/TTOU), HUP reload, the heartbeat
  * check (SIGABRT, then SIGKILL on the next check), the startup and shutdown
  * log lines, and the exit status (returned, main() exits with it).
  * Must not: touch a client connection, include Python.h, do anything in a
@@ -11,9 +11,17 @@
  *
  * Loop (one iteration): poll the self-pipe (<= 1 s), reap with WNOHANG,
  * act on the signals read, then murder hung workers and spawn/kill to keep
- * num_workers alive. A stop (TERM graceful, INT/QUIT quick, or a worker that
- * exited 3/4) leaves the loop; stop_workers() then waits up to
- * graceful_timeout and SIGKILLs what is left. */
+ * num_workers alive.
+ *
+ * HUP starts a new generation of workers under the re-read settings
+ * (cfg->reload); the old generation serves on until every new worker has
+ * booted (its heartbeat slot says so), and is then told to stop. A new
+ * worker that cannot boot ends the reload instead: its generation is
+ * stopped and the settings go back to the old one's.
+ *
+ * A stop (TERM graceful, INT/QUIT quick, or a worker that exited 3/4)
+ * leaves the loop; stop_workers() then waits up to graceful_timeout and
+ * SIGKILLs what is left. */
 #define _GNU_SOURCE
 #include "cunicorn/arbiter.h"
 
@@ -51,11 +59,16 @@ typedef struct worker {
     int age;      /* 1-based spawn order (cn_worker_ctx_t.index) */
     size_t slot;  /* index into the heartbeat table */
     bool aborted; /* SIGABRT already sent for a missed heartbeat */
+    int gen;      /* the generation (HUP count) it was forked in; -1: of a
+                     failed reload, stopping */
     double born; /* cn_now() at fork */
 } worker_t;
 
 typedef struct arbiter {
-    const cn_arbiter_config_t *cfg; /* borrowed: caller's, valid for the run */
+    cn_arbiter_config_t store[2];   /* the caller's configuration, and a HUP's */
+    const cn_arbiter_config_t *cfg; /* the current generation's: in store */
+    const cn_arbiter_config_t *prev; /* while a reload boots: the old one's */
+    int gen;                        /* the current generation */
     pid_t pid;
     int num_workers;
     worker_t *workers; /* owned: nworkers entries of cap, oldest first */
@@ -92,12 +105,15 @@ static size_t wait_signals(arbiter_t *a, int timeout_ms, int *sigs, size_t max);
 static int loop_timeout(arbiter_t *a);
 static void handle_signal(arbiter_t *a, int sig);
 static void handle_hup(arbiter_t *a);
+static void reload_commit(arbiter_t *a);
+static void reload_abort(arbiter_t *a, const char *why);
+static void close_other_listeners(arbiter_t *a);
 static void reap_workers(arbiter_t *a);
 static void on_worker_exit(arbiter_t *a, pid_t pid, int status);
 static void set_halt(arbiter_t *a, int status, const char *reason);
 static void murder_workers(arbiter_t *a);
 static void manage_workers(arbiter_t *a);
-static void spawn_workers(arbiter_t *a);
+static void spawn_workers(arbiter_t *a, size_t missing);
 static pid_t fork_child(arbiter_t *a);
 static int spawn_worker(arbiter_t *a);
 static void worker_child(arbiter_t *a, size_t slot, int age) __attribute__((noreturn));
@@ -128,7 +144,8 @@ int cn_arbiter_run(const cn_arbiter_config_t *cfg)
 {
     arbiter_t a;
     memset(&a, 0, sizeof(a));
-    a.cfg = cfg;
+    a.store[0] = *cfg;
+    a.cfg = &a.store[0];
     a.pipe_rd = -1;
     a.last_logged_count = -1;
     a.exit_status = 0;
@@ -364,7 +381,7 @@ static size_t wait_signals(arbiter_t *a, int timeout_ms, int *sigs, size_t max)
 /* 1 s, or sooner when a delayed respawn becomes due. */
 static int loop_timeout(arbiter_t *a)
 {
-    if (a->nworkers < (size_t)a->num_workers && a->spawn_not_before > cn_now()) {
+    if (a->spawn_not_before > cn_now()) {
         int d = ms_until(a->spawn_not_before);
         return d < LOOP_TIMEOUT_MS ? d : LOOP_TIMEOUT_MS;
     }
@@ -422,28 +439,82 @@ static void handle_signal(arbiter_t *a, int sig)
     }
 }
 
-/* Gunicorn's reload(), minus re-reading the configuration: reopen the logs,
- * rewrite the pidfile, start a full new set of workers, and let
- * manage_workers() TERM the oldest ones (the previous set). */
+/* Gunicorn's reload(): re-read the settings, reopen the logs, rewrite the
+ * pidfile, and start a new generation of workers; manage_workers() stops
+ * the old one once the new one has booted. A HUP during a reload starts
+ * over from the generation that serves. */
 static void handle_hup(arbiter_t *a)
 {
     char err[CN_ERR_LEN] = "";
     cn_log_info("Hang up: %s", MASTER_NAME);
+    if (a->prev != NULL)
+        reload_abort(a, "another HUP arrived");
+    if (a->cfg->reload != NULL) {
+        cn_arbiter_config_t *next = &a->store[a->cfg == &a->store[0] ? 1 : 0];
+        *next = *a->cfg;
+        if (a->cfg->reload(a->cfg->reload_ud, next) < 0) {
+            cn_log_error("Reload failed: the workers keep serving with the previous settings");
+            return;
+        }
+        a->prev = a->cfg;
+        a->cfg = next;
+    } else {
+        a->prev = a->cfg; /* the same settings, a new generation all the same */
+    }
+    a->gen++;
     run_hook(a, CN_HOOK_ON_RELOAD, NULL, 0, 0);
     cn_log_reopen();
-    if (a->cfg->pidfile != NULL) {
+    if (a->prev->listeners != a->cfg->listeners)
+        log_listening(a);
+    if (a->cfg->pidfile != NULL || a->prev->pidfile != NULL) {
         char name[PATH_MAX];
         cn_pidfile_unlink(&a->pidfile);
-        if (cn_pidfile_create(&a->pidfile, pidfile_name(a, name, sizeof(name)), a->pid, err) != 0)
+        if (a->cfg->pidfile != NULL &&
+            cn_pidfile_create(&a->pidfile, pidfile_name(a, name, sizeof(name)), a->pid, err) != 0)
             cn_log_error("%s", err);
     }
     set_num_workers(a, a->cfg->workers < 0 ? 0 : a->cfg->workers);
     set_proc_title(a, "master");
-    for (int i = 0; i < a->num_workers; i++) {
-        if (spawn_worker(a) != 0)
-            break;
-    }
     manage_workers(a);
+}
+
+/* Every worker of the new generation has booted: the old one stops. */
+static void reload_commit(arbiter_t *a)
+{
+    const cn_arbiter_config_t *old = a->prev;
+    a->prev = NULL;
+    if (old != a->cfg && a->cfg->reload_end != NULL)
+        a->cfg->reload_end(a->cfg->reload_ud, true);
+    for (size_t i = 0; i < a->nworkers; i++) {
+        if (a->workers[i].gen != a->gen)
+            kill(a->workers[i].pid, SIGTERM);
+    }
+}
+
+/* The new generation cannot boot (or is overtaken by another HUP): stop it
+ * and serve on with the old one and its settings. */
+static void reload_abort(arbiter_t *a, const char *why)
+{
+    cn_log_error("Reload abandoned: %s; the previous workers keep serving", why);
+    for (size_t i = 0; i < a->nworkers; i++) {
+        worker_t *w = &a->workers[i];
+        if (w->gen == a->gen) {
+            w->gen = -1;
+            kill(w->pid, SIGTERM);
+        }
+    }
+    if (a->prev != a->cfg && a->cfg->reload_end != NULL)
+        a->cfg->reload_end(a->cfg->reload_ud, false);
+    a->cfg = a->prev;
+    a->prev = NULL;
+    a->gen--;
+    set_num_workers(a, a->cfg->workers < 0 ? 0 : a->cfg->workers);
+    char name[PATH_MAX], err[CN_ERR_LEN] = "";
+    cn_pidfile_unlink(&a->pidfile);
+    if (a->cfg->pidfile != NULL &&
+        cn_pidfile_create(&a->pidfile, pidfile_name(a, name, sizeof(name)), a->pid, err) != 0)
+        cn_log_error("%s", err);
+    a->spawn_not_before = 0;
 }
 
 /* ---- reaping and supervision ------------------------------------------------ */
@@ -470,7 +541,16 @@ static void on_worker_exit(arbiter_t *a, pid_t pid, int status)
         return;
     }
     int code = WIFEXITED(status) ? WEXITSTATUS(status) : 0;
-    if (code == CN_EXIT_WORKER_BOOT_ERROR)
+    ssize_t i = worker_find(a, pid);
+    bool boot_error = code == CN_EXIT_WORKER_BOOT_ERROR || code == CN_EXIT_APP_LOAD_ERROR;
+    int gen = i >= 0 ? a->workers[i].gen : a->gen;
+    if (boot_error && a->prev != NULL && gen == a->gen) /* Gunicorn would halt */
+        reload_abort(a, code == CN_EXIT_APP_LOAD_ERROR ? "App failed to load."
+                                                       : "Worker failed to boot.");
+    else if (boot_error && gen != a->gen)
+        cn_log_info("Worker (pid:%d) of a replaced generation exited with code %d", (int)pid,
+                    code);
+    else if (code == CN_EXIT_WORKER_BOOT_ERROR)
         set_halt(a, CN_EXIT_WORKER_BOOT_ERROR, "Worker failed to boot.");
     else if (code == CN_EXIT_APP_LOAD_ERROR)
         set_halt(a, CN_EXIT_APP_LOAD_ERROR, "App failed to load.");
@@ -480,7 +560,6 @@ static void on_worker_exit(arbiter_t *a, pid_t pid, int status)
     else if (code != 0)
         cn_log_error("Worker (pid:%d) exited with code %d", (int)pid, code);
 
-    ssize_t i = worker_find(a, pid);
     if (i < 0)
         return;
     /* Only a crash (a signal, or a non-zero code) soon after the fork counts
@@ -534,17 +613,40 @@ static void murder_workers(arbiter_t *a)
     }
 }
 
-/* Spawn up to num_workers; TERM the oldest beyond it (they stay in the table,
- * and are TERMed again each pass, until reaped, as in Gunicorn). */
+/* Spawn up to num_workers of the current generation. During a reload the
+ * old generation serves on until the new one has booted; otherwise TERM the
+ * workers of other generations and the oldest beyond num_workers (they stay
+ * in the table, and are TERMed again each pass, until reaped, as in
+ * Gunicorn). */
 static void manage_workers(arbiter_t *a)
 {
-    if (a->nworkers < (size_t)a->num_workers && !a->stopping &&
-        cn_now() >= a->spawn_not_before)
-        spawn_workers(a);
-    size_t excess = a->nworkers > (size_t)a->num_workers ? a->nworkers - (size_t)a->num_workers : 0;
-    for (size_t i = 0; i < excess; i++)
-        kill(a->workers[i].pid, SIGTERM);
-    int active = (int)(a->nworkers - excess);
+    size_t current = 0, booted = 0;
+    for (size_t i = 0; i < a->nworkers; i++) {
+        if (a->workers[i].gen == a->gen) {
+            current++;
+            booted += cn_heartbeat_is_booted(&a->hb[a->workers[i].slot]);
+        }
+    }
+    if (current < (size_t)a->num_workers && !a->stopping && cn_now() >= a->spawn_not_before)
+        spawn_workers(a, (size_t)a->num_workers - current);
+    if (a->prev != NULL && booted >= (size_t)a->num_workers)
+        reload_commit(a);
+    if (a->prev != NULL) {
+        for (size_t i = 0; i < a->nworkers; i++) /* a failed reload's leftovers */
+            if (a->workers[i].gen < 0)
+                kill(a->workers[i].pid, SIGTERM);
+        return;
+    }
+    size_t excess = current > (size_t)a->num_workers ? current - (size_t)a->num_workers : 0;
+    for (size_t i = 0; i < a->nworkers; i++) {
+        worker_t *w = &a->workers[i];
+        bool surplus = w->gen == a->gen && excess > 0; /* the oldest of this generation */
+        if (surplus)
+            excess--;
+        if (w->gen != a->gen || surplus)
+            kill(w->pid, SIGTERM);
+    }
+    int active = (int)(current < (size_t)a->num_workers ? current : (size_t)a->num_workers);
     if (active != a->last_logged_count) {
         a->last_logged_count = active;
         cn_log_debug("%d workers", active);
@@ -555,10 +657,10 @@ static void manage_workers(arbiter_t *a)
  * that fails to boot stop the master before the rest are forked. At most
  * the missing count per call: workers that exit as fast as they are forked
  * must not keep the master from its signals. */
-static void spawn_workers(arbiter_t *a)
+static void spawn_workers(arbiter_t *a, size_t missing)
 {
-    size_t missing = (size_t)a->num_workers - a->nworkers;
-    for (size_t n = 0; n < missing && a->stop == STOP_NONE; n++) {
+    int gen = a->gen; /* a reload abandoned while we reap ends this round */
+    for (size_t n = 0; n < missing && a->stop == STOP_NONE && a->gen == gen; n++) {
         if (spawn_worker(a) != 0)
             return;
         a->rng = a->rng * 1103515245u + 12345u;
@@ -596,6 +698,7 @@ static int spawn_worker(arbiter_t *a)
     w->slot = slot;
     w->aborted = false;
     w->born = now;
+    w->gen = a->gen;
     return 0;
 }
 
@@ -632,6 +735,7 @@ static void worker_child(arbiter_t *a, size_t slot, int age)
 {
     const cn_arbiter_config_t *cfg = a->cfg;
     set_proc_title(a, "worker");
+    close_other_listeners(a);
     cn_log_info("Booting worker with pid: %d", (int)getpid());
     cn_worker_ctx_t ctx = {
         .index = age,
@@ -643,6 +747,21 @@ static void worker_child(arbiter_t *a, size_t slot, int age)
     int rc = cfg->worker_main(cfg->worker_ud, &ctx);
     cn_log_info("Worker exiting (pid: %d)", (int)getpid());
     _exit(rc & 0xff);
+}
+
+/* In a worker forked during a reload: the old generation's listeners that
+ * the new settings dropped are not this worker's to keep open. */
+static void close_other_listeners(arbiter_t *a)
+{
+    if (a->prev == NULL || a->prev->listeners == a->cfg->listeners)
+        return;
+    for (size_t i = 0; i < a->prev->nlisteners; i++) {
+        bool mine = false;
+        for (size_t j = 0; j < a->cfg->nlisteners && !mine; j++)
+            mine = a->cfg->listeners[j].fd == a->prev->listeners[i].fd;
+        if (!mine && a->prev->listeners[i].fd >= 0)
+            close(a->prev->listeners[i].fd);
+    }
 }
 
 static void child_reset_signals(arbiter_t *a)

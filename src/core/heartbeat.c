@@ -25,6 +25,14 @@ void cn_heartbeat_beat(cn_heartbeat_t *hb)
     __atomic_store(&hb->last_beat, &now, __ATOMIC_RELAXED);
 }
 
+void cn_heartbeat_booted(cn_heartbeat_t *hb)
+{
+    if (hb == NULL)
+        return;
+    cn_heartbeat_beat(hb);
+    __atomic_store_n(&hb->booted, 1, __ATOMIC_RELEASE);
+}
+
 cn_heartbeat_t *cn_heartbeat_table_new(size_t nslots)
 {
     if (nslots == 0) {
@@ -45,6 +53,12 @@ void cn_heartbeat_table_free(cn_heartbeat_t *table, size_t nslots)
 void cn_heartbeat_reset(cn_heartbeat_t *hb, double now)
 {
     __atomic_store(&hb->last_beat, &now, __ATOMIC_RELAXED);
+    __atomic_store_n(&hb->booted, 0, __ATOMIC_RELAXED);
+}
+
+bool cn_heartbeat_is_booted(const cn_heartbeat_t *hb)
+{
+    return __atomic_load_n(&hb->booted, __ATOMIC_ACQUIRE) != 0;
 }
 
 double cn_heartbeat_age(const cn_heartbeat_t *hb, double now)

@@ -251,6 +251,20 @@ class Response:
                     pass
 
 
+def take_hooks():
+    """Empty the hook table for a reload's config file; returns what it
+    held, for put_back_hooks() if the reload is abandoned."""
+    global _hooks, _server
+    held = (_hooks, _server)
+    _hooks, _server = {}, None
+    return held
+
+
+def put_back_hooks(held):
+    global _hooks, _server
+    _hooks, _server = held
+
+
 def setup_hooks(settings, emit):
     """The objects hooks receive, from the final settings."""
     global _server

@@ -86,6 +86,39 @@ int cn_py_hooks_setup(const cn_config_t *cfg, char *err)
     return 0;
 }
 
+int cn_py_hooks_take(cn_py_hook_set_t *out)
+{
+    PyObject *take = cn_py_boot_func("take_hooks");
+    out->held = take ? PyObject_CallNoArgs(take) : NULL;
+    Py_XDECREF(take);
+    if (out->held == NULL) {
+        cn_py_log_exception(CN_LOG_ERROR, "cannot set the server hooks aside");
+        return -1;
+    }
+    out->defined = defined;
+    defined = 0;
+    return 0;
+}
+
+void cn_py_hooks_put_back(cn_py_hook_set_t *set)
+{
+    PyObject *put = cn_py_boot_func("put_back_hooks");
+    PyObject *r = put ? PyObject_CallOneArg(put, set->held) : NULL;
+    if (r == NULL)
+        cn_py_log_exception(CN_LOG_ERROR, "cannot restore the server hooks");
+    else
+        defined = set->defined;
+    Py_XDECREF(r);
+    Py_XDECREF(put);
+    cn_py_hooks_drop(set);
+}
+
+void cn_py_hooks_drop(cn_py_hook_set_t *set)
+{
+    Py_CLEAR(set->held);
+    set->defined = 0;
+}
+
 int cn_py_hook_run(enum cn_hook h, const cn_hook_info_t *info)
 {
     if (!cn_py_hook_defined(h))

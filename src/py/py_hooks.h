@@ -22,6 +22,20 @@ bool cn_py_hook_defined(enum cn_hook h);
  * master, after every source is read. -1 with err set on failure. */
 int cn_py_hooks_setup(const cn_config_t *cfg, char *err);
 
+/** The hooks of one reading of the config file, while a reload (HUP) reads
+ * it again. */
+typedef struct cn_py_hook_set {
+    PyObject *held;    /* strong: boot.py's table and server object */
+    unsigned defined;
+} cn_py_hook_set_t;
+
+/** Move the hooks into *out, leaving none defined. 0, or -1 (logged). */
+int cn_py_hooks_take(cn_py_hook_set_t *out);
+/** Make *set the hooks again, dropping those defined since the take. */
+void cn_py_hooks_put_back(cn_py_hook_set_t *set);
+/** Release a set that is not coming back. */
+void cn_py_hooks_drop(cn_py_hook_set_t *set);
+
 /** Call h if defined. An exception is logged with its traceback
  * ("Exception in post_fork hook") and returns -1; else 0. */
 int cn_py_hook_run(enum cn_hook h, const cn_hook_info_t *info);

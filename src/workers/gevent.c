@@ -18,9 +18,8 @@
  * deadline has passed (TICK_SECONDS granularity). It runs on the hub, where
  * every parked greenlet is suspended in hub.switch(), so it can stop the
  * watcher and switch in without a race with the fd becoming ready.
- * The ticker also beats the heartbeat and closes idle connections at stop;
- * it and the signal watchers are plain libev watchers on the hub, so their
- * callbacks run on the hub too.
+ * The ticker also beats the heartbeat; it and the signal watchers are plain
+ * libev watchers on the hub, so their callbacks run on the hub too.
  *
  * GIL: the worker is one OS thread running greenlets; it holds the GIL the
  * whole time (gevent needs it to switch), so this class never releases it
@@ -29,8 +28,9 @@
  * Greenlets: one acceptor per listener and one per connection (spawned into
  * a gevent.pool.Pool of worker_connections; a full pool makes the acceptor
  * wait before it accepts, leaving new connections in the listen backlog for
- * a worker with room). TERM stops the acceptors and closes idle keep-alive
- * connections; in-flight requests get graceful_timeout. */
+ * a worker with room). TERM stops the acceptors; open connections get
+ * graceful_timeout, and an idle keep-alive one is kept until its idle
+ * deadline, its next request answered with Connection: close. */
 #include "workers/worker.h"
 
 #include <errno.h>
@@ -70,7 +70,6 @@ typedef struct gconn {
     struct gconn *prev, *next;   /* the worker's list of open connections */
     PyObject *watchers[2];       /* strong, made on first use: read, write io watchers */
     gwait_t wait;
-    bool idle;                   /* waiting for the first byte of a request */
     bool ticket;                 /* may bring a request (max_requests) */
 } gconn_t;
 
@@ -200,19 +199,14 @@ static void release_waits(gconn_t *g)
     wait_clear(&g->wait);
 }
 
-/* From the hub: end the waits whose deadline has passed, and at a graceful
- * stop the idle connections' waits. */
+/* From the hub: end the waits whose deadline has passed. */
 static void wake_expired(gevent_worker_t *gw)
 {
     double now = cn_now();
     for (gconn_t *g = gw->conns, *next; g != NULL; g = next) {
         next = g->next; /* g may end and free itself while it runs */
         gwait_t *wt = &g->wait;
-        bool expired = wt->deadline > 0 && wt->deadline <= now;
-        /* at a stop an idle keep-alive connection ends now; one accepted but
-         * not yet spoken on waits for the request its client is sending */
-        bool drop_idle = gw->stopping && g->idle && g->c.requests > 0;
-        if (!wt->parked || !(expired || drop_idle))
+        if (!wt->parked || wt->deadline <= 0 || wt->deadline > now)
             continue;
         call_quietly(wt->watcher, gw->str_stop); /* and drops an event already pending */
         wt->timed_out = true;
@@ -233,18 +227,17 @@ static int read_head(gconn_t *g)
      * yet: wait first instead of spending a recv() on EAGAIN. */
     bool wait_first = g->c.requests > 0 && g->c.rbuf.len == 0;
     for (;;) {
-        g->idle = g->c.rbuf.len == 0;
         int rc = wait_first ? -EAGAIN : cn_conn_try_read_head(&g->c);
         wait_first = false;
-        if (rc != -EAGAIN) {
-            g->idle = false;
+        if (rc != -EAGAIN)
             return rc;
-        }
-        if (!g->idle && head_deadline == 0)
+        bool idle = g->c.rbuf.len == 0; /* no byte of the request yet */
+        if (!idle && head_deadline == 0)
             head_deadline = cn_now() + t->io;
-        rc = gevent_wait(g, g->c.fd, POLLIN, g->idle ? idle_deadline : head_deadline);
-        if (rc == -ETIMEDOUT && g->idle && g->gw->stopping) {
-            /* closed at a stop: a request already sent is still served */
+        rc = gevent_wait(g, g->c.fd, POLLIN, idle ? idle_deadline : head_deadline);
+        if (rc == -ETIMEDOUT && idle) {
+            /* read once more after deciding to close: a request that raced
+             * the idle timeout is served */
             rc = cn_conn_try_read_head(&g->c);
             return rc == -EAGAIN ? -ETIMEDOUT : rc;
         }
@@ -268,8 +261,9 @@ static void serve_connection(gconn_t *g)
                                                 gw->w->timeouts.keepalive && !gw->stopping);
         if (gw->w->flags.stop)
             stop_accepting(gw, false); /* the last request of max_requests has begun */
-        bool keep = cn_wsgi_serve(gw->w->wsgi, &g->c, may_keep);
-        if (!keep || gw->stopping)
+        /* a keep-alive answer stays open, stopping or not: the next
+         * request is answered with Connection: close */
+        if (!cn_wsgi_serve(gw->w->wsgi, &g->c, may_keep))
             return;
         cn_conn_next_request(&g->c);
     }
@@ -392,7 +386,7 @@ static int accept_batch(gevent_worker_t *gw, PyObject *serve, const cn_listener_
 }
 
 /* _accept(index): a listener's greenlet, until the worker stops (killed:
- * begin_stop()). */
+ * stop_accepting()). */
 static PyObject *py_accept(PyObject *self, PyObject *index)
 {
     gevent_worker_t *gw = worker_of(self);
@@ -446,20 +440,13 @@ static void stop_accepting(gevent_worker_t *gw, bool quick)
     gw->quick = gw->quick || quick;
 }
 
-/* From the hub (a signal, or the ticker noticing the arbiter is gone). */
-static void begin_stop(gevent_worker_t *gw, bool quick)
-{
-    stop_accepting(gw, quick);
-    wake_expired(gw); /* idle connections close now */
-}
-
 /* _tick(): the ticker's callback on the hub, every TICK_SECONDS. */
 static PyObject *py_tick(PyObject *self, PyObject *unused)
 {
     gevent_worker_t *gw = worker_of(self);
     cn_heartbeat_beat(gw->w->ctx->heartbeat);
     if (!gw->stopping && !cn_worker_alive(gw->w))
-        begin_stop(gw, false);
+        stop_accepting(gw, false);
     wake_expired(gw);
     Py_RETURN_NONE;
 }
@@ -478,7 +465,7 @@ static PyObject *py_signal(PyObject *self, PyObject *signum)
         gw->w->flags.quick_stop = 1;
         cn_worker_stop_hook(gw->w);
     }
-    begin_stop(gw, sig != SIGTERM);
+    stop_accepting(gw, sig != SIGTERM);
     Py_RETURN_NONE;
 }
 

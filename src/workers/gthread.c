@@ -129,7 +129,7 @@ static void serve_done(void *ud, cn_pool_job_t *job)
 {
     gconn_t *g = cn_container_of(job, gconn_t, job);
     g->c.io_timeout = g->gw->w->timeouts.loop_write;
-    if (!g->keep || g->gw->stopping) {
+    if (!g->keep) { /* a keep-alive answer stays open, stopping or not (begin_stop) */
         conn_close(g);
         return;
     }
@@ -230,6 +230,10 @@ static void conn_on_read(struct ev_loop *loop, ev_io *io, int revents)
 static void conn_on_timeout(struct ev_loop *loop, ev_timer *t, int revents)
 {
     gconn_t *g = cn_container_of(t, gconn_t, timer);
+    if (g->state == G_HEAD && !g->started && cn_conn_recv_nowait(&g->c) > 0) {
+        conn_advance(g); /* the next request raced the idle timeout: answer it */
+        return;
+    }
     if (g->state == G_BODY)
         cn_conn_send_error(&g->c, 408);
     if (g->started)
@@ -343,19 +347,9 @@ static void begin_stop(gworker_t *gw)
     __atomic_store_n(&gw->stopping, 1, __ATOMIC_RELAXED);
     gw->stop_deadline = ev_now(gw->loop) + gw->w->timeouts.graceful;
     set_accepting(gw, false);
-    /* An idle keep-alive connection holds no request: it is closed at once,
-     * unless a request's first bytes are already there (read, then decide:
-     * those are answered with Connection: close). A connection accepted but
-     * not yet spoken on stays: its client is about to send its request. */
-    for (gconn_t *g = gw->conns, *next; g != NULL; g = next) {
-        next = g->next;
-        if (g->state != G_HEAD || g->started || g->c.requests == 0)
-            continue;
-        if (cn_conn_recv_nowait(&g->c) > 0)
-            conn_advance(g);
-        else
-            conn_close(g);
-    }
+    /* Open connections stay until their request is answered: an idle
+     * keep-alive one waits out its idle timer as when running, and a request
+     * arriving meanwhile is answered with Connection: close (dispatch). */
     if (gw->nconns == 0)
         ev_break(gw->loop, EVBREAK_ALL);
 }

@@ -146,7 +146,7 @@ int cn_worker_main(void *ud, cn_worker_ctx_t *ctx)
         return CN_EXIT_WORKER_BOOT_ERROR;
     if (cfg->reload && cn_py_reload_start(cfg) < 0)
         return CN_EXIT_WORKER_BOOT_ERROR;
-    cn_heartbeat_beat(ctx->heartbeat);
+    cn_heartbeat_booted(ctx->heartbeat); /* a HUP's new generation counts it */
 
     int rc = klass->run(&w);
     if (w.flags.aborted)
