@@ -448,7 +448,7 @@ static void handle_hup(arbiter_t *a)
     char err[CN_ERR_LEN] = "";
     cn_log_info("Hang up: %s", MASTER_NAME);
     if (a->prev != NULL)
-        reload_abort(a, "another HUP arrived");
+        reload_abort(a, "Another HUP arrived.");
     if (a->cfg->reload != NULL) {
         cn_arbiter_config_t *next = &a->store[a->cfg == &a->store[0] ? 1 : 0];
         *next = *a->cfg;
@@ -495,7 +495,7 @@ static void reload_commit(arbiter_t *a)
  * and serve on with the old one and its settings. */
 static void reload_abort(arbiter_t *a, const char *why)
 {
-    cn_log_error("Reload abandoned: %s; the previous workers keep serving", why);
+    cn_log_error("Reload abandoned: %s The previous workers keep serving.", why);
     for (size_t i = 0; i < a->nworkers; i++) {
         worker_t *w = &a->workers[i];
         if (w->gen == a->gen) {

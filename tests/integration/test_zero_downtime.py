@@ -1,7 +1,6 @@
 """Operations under keep-alive load lose no request (issue 12): every
 request 20 clients send across HUP, TTOU, max_requests recycling, memory
 recycling, a binary upgrade and TERM gets its own complete answer."""
-import os
 import signal
 import time
 
@@ -77,3 +76,80 @@ def test_max_requests_recycling_loses_no_request(make_server):
         load.finish()
     load.assert_clean()
     assert len(load.pids) >= load.ok // 60  # workers really were replaced
+
+
+def write_app(path, body_prefix):
+    path.write_text('''import os, time
+def app(environ, start_response):
+    qs = dict(p.split("=", 1) for p in environ["QUERY_STRING"].split("&") if "=" in p)
+    time.sleep(int(qs.get("ms", "5")) / 1000.0)
+    body = ("%%d %%s" %% (os.getpid(), qs.get("id", ""))).encode()
+    start_response("200 OK", [("Content-Length", str(len(body))), ("X-Gen", %r)])
+    return [body]
+''' % body_prefix)
+
+
+@only_cunicorn("Gunicorn stops the whole server when a reload cannot load the app")
+def test_hup_applies_a_changed_config_file(make_server, tmp_path):
+    conf = tmp_path / "live.conf.py"
+    conf.write_text("workers = 2\naccess_log_format = 'gen-one %(s)s'\n")
+    log = tmp_path / "access.log"
+    s = make_server("app_load:app", workers=None,
+                    args=["-c", str(conf), "--access-logfile", str(log)], expect_workers=2)
+    load = Load(s)
+    try:
+        load.wait_served(200, 15)
+        old = set(s.worker_pids())
+        conf.write_text("workers = 3\naccess_log_format = 'gen-two %(s)s'\n")
+        s.send_signal(signal.SIGHUP)
+        wait_until(lambda: len(s.worker_pids()) == 3 and not old & set(s.worker_pids()), 15,
+                   what="3 new workers")
+        load.wait_served(300, 15)
+    finally:
+        load.finish()
+    load.assert_clean()
+    assert "gen-two 200" in log.read_text()
+
+
+@only_cunicorn("Gunicorn stops the whole server when a reload cannot load the app")
+def test_hup_with_a_broken_app_keeps_the_old_workers_serving(make_server, tmp_path):
+    appdir = tmp_path / "code"
+    appdir.mkdir()
+    write_app(appdir / "live_app.py", "one")
+    s = make_server("live_app:app", workers=2, args=["--pythonpath", str(appdir)])
+    load = Load(s)
+    try:
+        load.wait_served(200, 15)
+        old = set(s.worker_pids())
+        (appdir / "live_app.py").write_text("def app(:\n")  # a SyntaxError
+        s.send_signal(signal.SIGHUP)
+        # a SyntaxError is a boot error (3), as in Gunicorn; an ImportError would be 4
+        s.wait_log(r"Reload abandoned: Worker failed to boot\. The previous workers keep "
+                   r"serving\.", 15)
+        load.wait_served(300, 15)
+        assert s.proc.poll() is None
+        wait_until(lambda: set(s.worker_pids()) == old, 15, what="only the old workers left")
+        write_app(appdir / "live_app.py", "two")  # fixed: the next HUP goes through
+        s.send_signal(signal.SIGHUP)
+        wait_until(lambda: len(s.worker_pids()) == 2 and not old & set(s.worker_pids()), 15,
+                   what="a new generation")
+        load.wait_served(200, 15)
+    finally:
+        load.finish()
+    load.assert_clean()
+    r = s.get("/?id=x")
+    assert r.status == 200 and r.header("X-Gen") == "two"
+
+
+@only_cunicorn("Gunicorn exits when a reload cannot read its config file")
+def test_hup_with_a_broken_config_file_changes_nothing(make_server, tmp_path):
+    conf = tmp_path / "live.conf.py"
+    conf.write_text("workers = 2\n")
+    s = make_server("app_load:app", workers=None, args=["-c", str(conf)], expect_workers=2)
+    old = set(s.worker_pids())
+    conf.write_text("workers = (\n")
+    s.send_signal(signal.SIGHUP)
+    s.wait_log(r"Reload failed: the workers keep serving with the previous settings")
+    time.sleep(0.5)
+    assert set(s.worker_pids()) == old
+    assert s.get("/?id=a").status == 200

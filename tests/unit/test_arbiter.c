@@ -39,11 +39,14 @@ enum fake_mode {
     M_EXIT1,       /* every worker exits 1 at once (fork storm) */
     M_EXIT0,       /* every worker exits 0 at once (as at max_requests) */
     M_EXIT3_LATER, /* worker 1 beats; the others fail to boot */
+    M_SLOW_REBOOT, /* workers 3 and later (a HUP's) take 700 ms to boot */
+    M_EXIT3_REBOOT, /* workers 3 and later (a HUP's) fail to boot */
 };
 
 typedef struct fake {
     enum fake_mode mode;
     int term_delay_ms; /* time a worker needs to finish after TERM */
+    bool reload_fails; /* fake_reload returns -1 */
 } fake_t;
 
 typedef struct shared {
@@ -57,6 +60,8 @@ typedef struct shared {
     int aborted;  /* workers that saw ABRT (the flag worker_abort is called on) */
     int reopened; /* workers that saw USR1 */
     int bad_ctx;  /* a ctx field was wrong */
+    int reloads;  /* calls of the reload callback */
+    int reload_ends[2]; /* reload_end(false), reload_end(true) */
 } shared_t;
 
 static shared_t *sh;
@@ -173,10 +178,20 @@ static int fake_main(void *ud, cn_worker_ctx_t *ctx)
         if (ctx->index == 1)
             signal(SIGABRT, SIG_IGN);
         break;
+    case M_SLOW_REBOOT:
+        if (ctx->index > 2)
+            sleep_ms(700);
+        break;
+    case M_EXIT3_REBOOT:
+        if (ctx->index > 2)
+            return CN_EXIT_WORKER_BOOT_ERROR;
+        break;
     default:
         break;
     }
     bool hang = (f->mode == M_HANG_FIRST || f->mode == M_HANG_NOABRT) && ctx->index == 1;
+    if (!hang)
+        cn_heartbeat_booted(ctx->heartbeat);
     __atomic_fetch_add(&sh->alive, 1, __ATOMIC_SEQ_CST);
     fake_loop(f, ctx, &flags, !hang);
     __atomic_fetch_sub(&sh->alive, 1, __ATOMIC_SEQ_CST);
@@ -480,6 +495,99 @@ START_TEST(hup_replaces_workers)
     ck_assert_int_eq(nspawned(), 4);
     ck_assert(log_has("[INFO] Handling signal: hup"));
     ck_assert(log_has("[INFO] Hang up: Master"));
+    STOP_MASTER_OK();
+}
+END_TEST
+
+START_TEST(hup_stops_the_old_workers_once_the_new_have_booted)
+{
+    fake.mode = M_SLOW_REBOOT;
+    start_master();
+    ck_assert(wait_for(&sh->alive, 2, 3000));
+    pid_t old0 = sh->pids[0], old1 = sh->pids[1];
+    ck_assert_int_eq(kill(master, SIGHUP), 0);
+    ck_assert(wait_for(&sh->nspawned, 4, 3000));
+    sleep_ms(300); /* the new ones are still booting: the old serve on */
+    ck_assert_int_eq(sh->terms, 0);
+    ck_assert_int_eq(kill(old0, 0), 0);
+    ck_assert(wait_gone(old0, 3000));
+    ck_assert(wait_gone(old1, 3000));
+    ck_assert_int_eq(sh->finished, 2);
+    ck_assert_int_eq(nspawned(), 4);
+    STOP_MASTER_OK();
+}
+END_TEST
+
+START_TEST(hup_keeps_the_old_workers_when_the_new_cannot_boot)
+{
+    fake.mode = M_EXIT3_REBOOT;
+    start_master();
+    ck_assert(wait_for(&sh->alive, 2, 3000));
+    pid_t old0 = sh->pids[0], old1 = sh->pids[1];
+    ck_assert_int_eq(kill(master, SIGHUP), 0);
+    ck_assert(wait_for(&sh->nspawned, 3, 3000));
+    sleep_ms(500);
+    ck_assert(log_has("[ERROR] Reload abandoned: Worker failed to boot. "
+                      "The previous workers keep serving."));
+    ck_assert_int_eq(kill(master, 0), 0);
+    ck_assert_int_eq(kill(old0, 0), 0);
+    ck_assert_int_eq(kill(old1, 0), 0);
+    ck_assert_int_eq(sh->terms, 0);
+    ck_assert_int_eq(__atomic_load_n(&sh->alive, __ATOMIC_SEQ_CST), 2);
+    STOP_MASTER_OK();
+}
+END_TEST
+
+/* A reload callback: 3 workers from now on, or a failure when told to. */
+static int fake_reload(void *ud, cn_arbiter_config_t *next)
+{
+    (void)ud;
+    __atomic_fetch_add(&sh->reloads, 1, __ATOMIC_SEQ_CST); /* runs in the master */
+    if (fake.reload_fails)
+        return -1;
+    next->workers = 3;
+    return 0;
+}
+
+static void fake_reload_end(void *ud, bool commit)
+{
+    (void)ud;
+    __atomic_fetch_add(&sh->reload_ends[commit], 1, __ATOMIC_SEQ_CST);
+}
+
+START_TEST(hup_applies_the_reloaded_settings)
+{
+    cfg.reload = fake_reload;
+    cfg.reload_end = fake_reload_end;
+    start_master();
+    ck_assert(wait_for(&sh->alive, 2, 3000));
+    pid_t old0 = sh->pids[0];
+    ck_assert_int_eq(kill(master, SIGHUP), 0);
+    ck_assert(wait_for(&sh->nspawned, 5, 3000));
+    ck_assert(wait_gone(old0, 3000));
+    sleep_ms(300);
+    ck_assert_int_eq(__atomic_load_n(&sh->alive, __ATOMIC_SEQ_CST), 3);
+    ck_assert_int_eq(sh->reloads, 1);
+    ck_assert_int_eq(sh->reload_ends[1], 1);
+    ck_assert_int_eq(sh->reload_ends[0], 0);
+    STOP_MASTER_OK();
+}
+END_TEST
+
+START_TEST(hup_with_a_failing_reload_changes_nothing)
+{
+    cfg.reload = fake_reload;
+    cfg.reload_end = fake_reload_end;
+    fake.reload_fails = true;
+    start_master();
+    ck_assert(wait_for(&sh->alive, 2, 3000));
+    ck_assert_int_eq(kill(master, SIGHUP), 0);
+    sleep_ms(500);
+    ck_assert(log_has("[ERROR] Reload failed: the workers keep serving with the previous "
+                      "settings"));
+    ck_assert_int_eq(nspawned(), 2);
+    ck_assert_int_eq(sh->terms, 0);
+    ck_assert_int_eq(sh->reloads, 1);
     STOP_MASTER_OK();
 }
 END_TEST
@@ -882,6 +990,10 @@ static Suite *arbiter_suite(void)
     tcase_add_test(tc, graceful_timeout_kills_stubborn_worker);
     tcase_add_loop_test(tc, int_and_quit_are_quick, 0, 2);
     tcase_add_test(tc, hup_replaces_workers);
+    tcase_add_test(tc, hup_stops_the_old_workers_once_the_new_have_booted);
+    tcase_add_test(tc, hup_keeps_the_old_workers_when_the_new_cannot_boot);
+    tcase_add_test(tc, hup_applies_the_reloaded_settings);
+    tcase_add_test(tc, hup_with_a_failing_reload_changes_nothing);
     tcase_add_test(tc, usr1_reaches_workers_and_winch_is_ignored);
     tcase_add_test(tc, heartbeat_timeout_aborts_and_respawns);
     tcase_add_test(tc, heartbeat_timeout_sigkill_when_abort_ignored);
