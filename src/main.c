@@ -185,6 +185,8 @@ static void arbiter_settings(cn_arbiter_config_t *acfg, settings_t *gen)
     acfg->workers = cfg->workers;
     acfg->timeout = cfg->timeout;
     acfg->graceful_timeout = cfg->graceful_timeout;
+    acfg->shutdown_delay = cfg->shutdown_delay;
+    acfg->max_worker_memory = cfg->max_worker_memory;
     acfg->pidfile = cfg->pidfile;
     acfg->proc_name = cfg->proc_name ? cfg->proc_name : cfg->app_uri; /* Gunicorn's default */
     acfg->worker_class = cfg->worker_class;

@@ -20,6 +20,8 @@ struct cn_arbiter_config {
     int workers;
     int timeout;          /* seconds; 0 = no heartbeat check */
     int graceful_timeout; /* seconds */
+    int shutdown_delay;   /* seconds of serving on after TERM before stopping */
+    int max_worker_memory; /* MiB (PSS, else RSS) past which a worker is replaced; 0: no check */
     const char *pidfile;  /* NULL = none */
     const char *proc_name;
     const char *worker_class; /* for "Using worker: X" */

@@ -45,6 +45,9 @@ typedef struct cn_config {
     int worker_connections;
     int timeout;
     int graceful_timeout;
+    int request_timeout;   /* s per request; 0: none */
+    int shutdown_delay;    /* s of serving on after TERM */
+    int max_worker_memory; /* MiB; 0: no check */
     int keepalive;
     int max_requests;
     int max_requests_jitter;

@@ -40,6 +40,10 @@ typedef struct cn_listener {
  * and errno set (EADDRINUSE: the address is taken). */
 int cn_listener_open(cn_listener_t *l, const cn_addr_t *addr, int backlog, bool reuse_port,
                      char *err) CN_NODISCARD;
+/** Connections waiting in a TCP listener's accept queue; -1 where the
+ * kernel does not say (unix sockets). */
+int cn_listener_queued(const cn_listener_t *l);
+
 /** Close; unlink a unix socket file when unlink_path is true. */
 void cn_listener_close(cn_listener_t *l, bool unlink_path);
 

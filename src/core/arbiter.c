@@ -29,6 +29,7 @@
 #include "cunicorn/heartbeat.h"
 #include "cunicorn/log.h"
 #include "cunicorn/pidfile.h"
+#include "cunicorn/procmem.h"
 #include "cunicorn/proctitle.h"
 #include "cunicorn/reexec.h"
 
@@ -50,6 +51,7 @@
 #define MAX_RESPAWN_DELAY 1.0 /* s */
 #define KILL_REAP 1.0         /* s: bound on reaping after the final SIGKILL */
 #define MAX_SIGS_PER_WAKEUP 64
+#define MEMORY_CHECK_EVERY 1.0 /* s between two max_worker_memory samples */
 #define NMASTER_SIGNALS 11
 
 enum stop_mode { STOP_NONE, STOP_GRACEFUL, STOP_QUICK };
@@ -62,6 +64,7 @@ typedef struct worker {
     int gen;      /* the generation (HUP count) it was forked in; -1: of a
                      failed reload, stopping */
     double born; /* cn_now() at fork */
+    bool retiring; /* over max_worker_memory: stopped once its replacement has booted */
 } worker_t;
 
 typedef struct arbiter {
@@ -83,6 +86,8 @@ typedef struct arbiter {
     uint32_t rng;
     cn_pidfile_t pidfile;
     enum stop_mode stop;
+    double stop_after;   /* cn_now() when a TERM's shutdown_delay ends; 0: none */
+    double next_memory_check;
     bool stopping; /* inside stop_workers(): no respawn, no halt codes */
     int exit_status;
     const char *reason; /* static string or NULL */
@@ -112,6 +117,7 @@ static void reap_workers(arbiter_t *a);
 static void on_worker_exit(arbiter_t *a, pid_t pid, int status);
 static void set_halt(arbiter_t *a, int status, const char *reason);
 static void murder_workers(arbiter_t *a);
+static void check_memory(arbiter_t *a);
 static void manage_workers(arbiter_t *a);
 static void spawn_workers(arbiter_t *a, size_t missing);
 static pid_t fork_child(arbiter_t *a);
@@ -252,8 +258,13 @@ static void arbiter_loop(arbiter_t *a)
             handle_signal(a, sigs[i]);
         if (a->stop != STOP_NONE)
             break;
+        if (a->stop_after > 0 && cn_now() >= a->stop_after) {
+            a->stop = STOP_GRACEFUL;
+            break;
+        }
         maybe_promote(a);
         murder_workers(a);
+        check_memory(a);
         manage_workers(a);
     }
 }
@@ -378,14 +389,16 @@ static size_t wait_signals(arbiter_t *a, int timeout_ms, int *sigs, size_t max)
     return n;
 }
 
-/* 1 s, or sooner when a delayed respawn becomes due. */
+/* 1 s, or sooner when a delayed respawn or the end of a shutdown delay
+ * becomes due. */
 static int loop_timeout(arbiter_t *a)
 {
-    if (a->spawn_not_before > cn_now()) {
-        int d = ms_until(a->spawn_not_before);
-        return d < LOOP_TIMEOUT_MS ? d : LOOP_TIMEOUT_MS;
-    }
-    return LOOP_TIMEOUT_MS;
+    int ms = LOOP_TIMEOUT_MS;
+    if (a->spawn_not_before > cn_now() && ms_until(a->spawn_not_before) < ms)
+        ms = ms_until(a->spawn_not_before);
+    if (a->stop_after > 0 && ms_until(a->stop_after) < ms)
+        ms = ms_until(a->stop_after);
+    return ms;
 }
 
 static void handle_signal(arbiter_t *a, int sig)
@@ -395,6 +408,13 @@ static void handle_signal(arbiter_t *a, int sig)
     cn_log_info("Handling signal: %s", sig_name(sig));
     switch (sig) {
     case SIGTERM:
+        if (a->cfg->shutdown_delay > 0 && a->stop_after == 0) {
+            /* lame duck: a load balancer takes us out of rotation meanwhile */
+            cn_log_info("Shutdown delay: serving for %d more seconds before stopping",
+                        a->cfg->shutdown_delay);
+            a->stop_after = cn_now() + a->cfg->shutdown_delay;
+            break;
+        }
         a->stop = STOP_GRACEFUL;
         break;
     case SIGINT:
@@ -613,6 +633,28 @@ static void murder_workers(arbiter_t *a)
     }
 }
 
+/* max_worker_memory: a worker over the limit is replaced; it finishes its
+ * requests once the new one has booted (manage_workers). */
+static void check_memory(arbiter_t *a)
+{
+    double now = cn_now();
+    if (a->cfg->max_worker_memory <= 0 || now < a->next_memory_check)
+        return;
+    a->next_memory_check = now + MEMORY_CHECK_EVERY;
+    for (size_t i = 0; i < a->nworkers; i++) {
+        worker_t *w = &a->workers[i];
+        if (w->retiring || w->gen != a->gen)
+            continue;
+        long kb = cn_proc_memory_kb(w->pid);
+        if (kb > (long)a->cfg->max_worker_memory * 1024) {
+            cn_log_warning("Worker (pid:%d) uses %ld MiB, over max_worker_memory (%d MiB): "
+                           "replacing it",
+                           (int)w->pid, kb / 1024, a->cfg->max_worker_memory);
+            w->retiring = true;
+        }
+    }
+}
+
 /* Spawn up to num_workers of the current generation. During a reload the
  * old generation serves on until the new one has booted; otherwise TERM the
  * workers of other generations and the oldest beyond num_workers (they stay
@@ -622,7 +664,7 @@ static void manage_workers(arbiter_t *a)
 {
     size_t current = 0, booted = 0;
     for (size_t i = 0; i < a->nworkers; i++) {
-        if (a->workers[i].gen == a->gen) {
+        if (a->workers[i].gen == a->gen && !a->workers[i].retiring) {
             current++;
             booted += cn_heartbeat_is_booted(&a->hb[a->workers[i].slot]);
         }
@@ -640,10 +682,11 @@ static void manage_workers(arbiter_t *a)
     size_t excess = current > (size_t)a->num_workers ? current - (size_t)a->num_workers : 0;
     for (size_t i = 0; i < a->nworkers; i++) {
         worker_t *w = &a->workers[i];
-        bool surplus = w->gen == a->gen && excess > 0; /* the oldest of this generation */
+        bool surplus = w->gen == a->gen && !w->retiring && excess > 0; /* the oldest */
         if (surplus)
             excess--;
-        if (w->gen != a->gen || surplus)
+        bool replaced = w->retiring && booted >= (size_t)a->num_workers;
+        if (w->gen != a->gen || surplus || replaced)
             kill(w->pid, SIGTERM);
     }
     int active = (int)(current < (size_t)a->num_workers ? current : (size_t)a->num_workers);
@@ -699,6 +742,7 @@ static int spawn_worker(arbiter_t *a)
     w->aborted = false;
     w->born = now;
     w->gen = a->gen;
+    w->retiring = false;
     return 0;
 }
 

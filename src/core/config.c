@@ -104,6 +104,18 @@ static const cn_setting_t settings[] = {
      "30", 0, INT_MAX, NULL, "Worker Processes",
      "Timeout for graceful workers restart. After a restart or stop signal workers get this "
      "many seconds to finish their requests before they are killed."},
+    {"request_timeout", {"--request-timeout", NULL}, "INT", CN_T_INT, OFF(request_timeout), "0",
+     0, INT_MAX, NULL, "Worker Processes",
+     "cunicorn only. The most seconds one request may run in the app; 0 (the default) means no "
+     "limit. A request past it is answered 503 Service Unavailable (or, when its response had "
+     "begun, its connection is cut), its Python stack is logged, and cunicorn.RequestTimeout is "
+     "raised inside it. If the app still has not returned graceful_timeout seconds later, the "
+     "worker is replaced: other requests finish first. With the sync worker this uses SIGALRM."},
+    {"shutdown_delay", {"--shutdown-delay", NULL}, "INT", CN_T_INT, OFF(shutdown_delay), "0", 0,
+     INT_MAX, NULL, "Worker Processes",
+     "cunicorn only. Seconds to go on serving, and accepting new connections, after TERM before "
+     "the graceful stop begins, so a load balancer can take the instance out of rotation first. "
+     "A second TERM, or INT/QUIT, stops at once."},
     {"max_requests", {"--max-requests", NULL}, "INT", CN_T_INT, OFF(max_requests), "0", 0,
      INT_MAX, NULL, "Worker Processes",
      "The maximum number of requests a worker serves before it restarts: it finishes the "
@@ -113,6 +125,11 @@ static const cn_setting_t settings[] = {
      OFF(max_requests_jitter), "0", 0, INT_MAX, NULL, "Worker Processes",
      "The maximum jitter to add to max_requests: each worker restarts after max_requests + "
      "randint(0, max_requests_jitter) requests, so the workers do not all restart at once."},
+    {"max_worker_memory", {"--max-worker-memory", NULL}, "INT", CN_T_INT,
+     OFF(max_worker_memory), "0", 0, INT_MAX, NULL, "Worker Processes",
+     "cunicorn only. A worker whose memory (PSS where the kernel reports it, else RSS) exceeds "
+     "this many MiB is replaced: the master checks every second, starts a new worker and lets "
+     "the old one finish its requests. 0 (the default) disables the check."},
     {"keepalive", {"--keep-alive", NULL}, "INT", CN_T_INT, OFF(keepalive), "2", 0, INT_MAX, NULL,
      "Worker Processes",
      "The number of seconds to wait for the next request on a Keep-Alive connection. 1-5 suits "

@@ -271,6 +271,18 @@ int cn_listener_open(cn_listener_t *l, const cn_addr_t *addr, int backlog, bool 
     return rc;
 }
 
+int cn_listener_queued(const cn_listener_t *l)
+{
+    if (l->fd < 0 || l->family == AF_UNIX)
+        return -1;
+    /* Linux reports a listening TCP socket's accept queue in tcpi_unacked. */
+    struct tcp_info info;
+    socklen_t len = sizeof(info);
+    if (getsockopt(l->fd, IPPROTO_TCP, TCP_INFO, &info, &len) < 0 || info.tcpi_state != TCP_LISTEN)
+        return -1;
+    return (int)info.tcpi_unacked;
+}
+
 void cn_listener_close(cn_listener_t *l, bool unlink_path)
 {
     if (l->fd < 0)

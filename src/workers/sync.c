@@ -23,7 +23,8 @@
 #include <unistd.h>
 
 static int sync_run(cn_worker_t *w);
-static void accept_ready(cn_worker_t *w, const cn_listener_t *l, PyThreadState **ts);
+static bool accept_ready(cn_worker_t *w, const cn_listener_t *l, PyThreadState **ts);
+static void drain_backlog(cn_worker_t *w, PyThreadState **ts);
 static bool serve_one(cn_worker_t *w, cn_conn_t *c, PyThreadState **ts);
 static int install_interrupt(cn_worker_t *w);
 static void interrupt_app(void);
@@ -55,24 +56,45 @@ static int sync_run(cn_worker_t *w)
         }
         for (size_t i = 0; ready > 0 && i < n && cn_worker_alive(w); i++)
             if (pfds[i].revents & POLLIN)
-                accept_ready(w, &w->ctx->listeners[i], &ts);
+                (void)accept_ready(w, &w->ctx->listeners[i], &ts);
     }
+    drain_backlog(w, &ts);
     PyEval_RestoreThread(ts);
     free(pfds);
     return 0;
 }
 
-static void accept_ready(cn_worker_t *w, const cn_listener_t *l, PyThreadState **ts)
+/* TERM: the connections already waiting in the accept queue are answered
+ * before the worker exits; at a final stop no other worker would. As many
+ * as the kernel says were queued (a unix socket: until none is left), and
+ * within graceful_timeout. Not at max_requests (no ticket left) or after
+ * INT/QUIT. */
+static void drain_backlog(cn_worker_t *w, PyThreadState **ts)
+{
+    double deadline = cn_now() + w->timeouts.graceful;
+    for (size_t i = 0; i < w->ctx->nlisteners; i++) {
+        const cn_listener_t *l = &w->ctx->listeners[i];
+        int queued = cn_listener_queued(l);
+        for (int n = 0; queued < 0 || n < queued; n++) {
+            if (w->flags.quick_stop || cn_now() >= deadline || !accept_ready(w, l, ts))
+                break;
+        }
+    }
+}
+
+/* Accept one connection from l and serve it: false if there was none (or
+ * no ticket for one). */
+static bool accept_ready(cn_worker_t *w, const cn_listener_t *l, PyThreadState **ts)
 {
     bool ticket = false;
     if (!cn_worker_ticket_take(w, &ticket))
-        return; /* at max_requests: the loop ends */
+        return false; /* at max_requests: the loop ends */
     struct sockaddr_storage peer;
     socklen_t len = sizeof(peer);
     int fd = cn_worker_accept(l, &peer, &len);
     if (fd < 0) {
         cn_worker_ticket_return(w, &ticket);
-        return;
+        return false;
     }
     cn_conn_t c;
     cn_conn_init(&c, fd, (struct sockaddr *)&peer, len, l, &w->limits);
@@ -84,6 +106,7 @@ static void accept_ready(cn_worker_t *w, const cn_listener_t *l, PyThreadState *
         (void)cn_worker_request_begin(w, &ticket, false);
     cn_worker_ticket_return(w, &ticket);
     cn_conn_close(&c);
+    return true;
 }
 
 /* Reads one request and runs the app on it; true if a request began. */

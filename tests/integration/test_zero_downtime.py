@@ -153,3 +153,70 @@ def test_hup_with_a_broken_config_file_changes_nothing(make_server, tmp_path):
     time.sleep(0.5)
     assert set(s.worker_pids()) == old
     assert s.get("/?id=a").status == 200
+
+
+def test_term_answers_the_connections_already_queued(make_server):
+    """A worker busy with one request when TERM arrives still answers the
+    connections waiting in the accept queue (Gunicorn's sync worker drops
+    them)."""
+    s = make_server("app_load:app", workers=1, graceful_timeout=10)
+    socks = []
+    for i in range(8):
+        c = s.connect()
+        c.sendall(b"GET /?id=q%d&ms=250 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n" % i)
+        socks.append(c)
+    time.sleep(0.1)
+    s.send_signal(signal.SIGTERM)
+    bodies = []
+    for i, c in enumerate(socks):
+        with c:
+            data = b""
+            while True:
+                chunk = c.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+        assert data.startswith(b"HTTP/1.1 200 "), (i, data[:200])
+        bodies.append(data.rsplit(b" ", 1)[-1])
+    assert sorted(bodies) == sorted(b"q%d" % i for i in range(8))
+    assert s.wait_exit(15) == 0
+
+
+@only_cunicorn("shutdown_delay is cunicorn's")
+def test_term_with_shutdown_delay_keeps_serving_then_drains(make_server):
+    s = make_server("app_load:app", workers=2, args=["--shutdown-delay", "3"])
+    load = Load(s)
+    try:
+        load.wait_served(200, 15)
+        s.send_signal(signal.SIGTERM)
+        t0 = time.monotonic()
+        s.wait_log(r"Shutdown delay: serving for 3 more seconds before stopping")
+        load.wait_served(300, 10)  # new connections too: the load reconnects as it goes
+        fresh = s.get("/?id=fresh")
+        assert fresh.status == 200 and fresh.body.endswith(b"fresh")
+        assert time.monotonic() - t0 < 2.5, "the delay is over before the checks ran"
+    finally:
+        load.finish()  # the balancer has taken us out of rotation
+    load.assert_clean()
+    assert s.wait_exit(15) == 0
+    assert time.monotonic() - t0 >= 3.0
+
+
+@only_cunicorn("max_worker_memory is cunicorn's")
+def test_max_worker_memory_replaces_a_growing_worker_without_losing_a_request(make_server):
+    s = make_server("app_load:app", workers=2, args=["--max-worker-memory", "300"])
+    load = Load(s)
+    try:
+        load.wait_served(200, 15)
+        old = set(s.worker_pids())
+        grown = int(s.get("/grow?mb=400").body.split()[0])
+        assert grown in old
+        s.wait_log(r"Worker \(pid:%d\) uses \d+ MiB, over max_worker_memory \(300 MiB\): "
+                   r"replacing it" % grown, 10)
+        wait_until(lambda: grown not in s.worker_pids() and len(s.worker_pids()) == 2, 15,
+                   what="the grown worker replaced")
+        assert old - {grown} <= set(s.worker_pids())  # the other one stays
+        load.wait_served(200, 15)
+    finally:
+        load.finish()
+    load.assert_clean()

@@ -79,7 +79,7 @@ START_TEST(table_sane)
 {
     size_t n;
     const cn_setting_t *rows = cn_settings(&n);
-    ck_assert_uint_eq(n, 49);
+    ck_assert_uint_eq(n, 52);
     ck_assert_uint_lt(n, sizeof(cfg._source));
     for (size_t i = 0; i < n; i++) {
         ck_assert_ptr_eq(cn_setting_find(rows[i].name), &rows[i]);
@@ -394,7 +394,8 @@ START_TEST(cli_every_flag)
                          "--permit-obsolete-folding", "--header-map", "refuse", "-u", "0", "-g",
                          "0", "-m", "0o7", "--initgroups", "--preload", "-D", "-R",
                          "--capture-output", "--reload", "--reload-engine", "inotify",
-                         "--reload-extra-file", "x", "app:wsgi", NULL),
+                         "--reload-extra-file", "x", "--request-timeout", "14",
+                         "--shutdown-delay", "15", "--max-worker-memory", "16", "app:wsgi", NULL),
                      0);
     ck_assert_str_eq(cfg.config, "conf.py");
     assert_list(&cfg.bind, 1, "h:1");
@@ -408,6 +409,9 @@ START_TEST(cli_every_flag)
     ck_assert_int_eq(cfg.keepalive, 7);
     ck_assert_int_eq(cfg.max_requests, 12);
     ck_assert_int_eq(cfg.max_requests_jitter, 13);
+    ck_assert_int_eq(cfg.request_timeout, 14);
+    ck_assert_int_eq(cfg.shutdown_delay, 15);
+    ck_assert_int_eq(cfg.max_worker_memory, 16);
     ck_assert_int_eq(cfg.limit_request_line, 8);
     ck_assert_int_eq(cfg.limit_request_fields, 9);
     ck_assert_int_eq(cfg.limit_request_field_size, 10);

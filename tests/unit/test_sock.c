@@ -148,6 +148,33 @@ START_TEST(tcp_v4_ephemeral)
 }
 END_TEST
 
+START_TEST(tcp_accept_queue_length)
+{
+    cn_addr_t a;
+    cn_listener_t l;
+    char err[CN_ERR_LEN] = "";
+    ck_assert_int_eq(cn_addr_parse("127.0.0.1:0", &a, err), 0);
+    ck_assert_msg(cn_listener_open(&l, &a, 16, false, err) == 0, "%s", err);
+    ck_assert_int_eq(cn_listener_queued(&l), 0);
+    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons((uint16_t)l.port),
+                              .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    int clients[3];
+    for (int i = 0; i < 3; i++) {
+        clients[i] = socket(AF_INET, SOCK_STREAM, 0);
+        ck_assert_int_eq(connect(clients[i], (struct sockaddr *)&sin, sizeof(sin)), 0);
+    }
+    ck_assert_int_eq(cn_listener_queued(&l), 3); /* a loopback handshake completes in connect */
+    int fd = accept(l.fd, NULL, NULL);
+    ck_assert_int_ge(fd, 0);
+    close(fd);
+    ck_assert_int_eq(cn_listener_queued(&l), 2);
+    for (int i = 0; i < 3; i++)
+        close(clients[i]);
+    cn_listener_close(&l, true);
+    ck_assert_int_eq(cn_listener_queued(&l), -1);
+}
+END_TEST
+
 START_TEST(tcp_any_and_reuse_port)
 {
     cn_addr_t a;
@@ -413,6 +440,7 @@ static Suite *sock_suite(void)
     suite_add_tcase(s, tc);
     tc = tcase_create("listen");
     tcase_add_test(tc, tcp_v4_ephemeral);
+    tcase_add_test(tc, tcp_accept_queue_length);
     tcase_add_test(tc, tcp_any_and_reuse_port);
     tcase_add_test(tc, tcp_v6_ephemeral);
     tcase_add_test(tc, tcp_in_use);
