@@ -88,7 +88,15 @@ typedef struct cn_conn {
     cn_conn_error_t error;           /* set by cn_conn_fail */
 
     uint64_t requests;               /* served on this connection */
+    int _answer;                     /* atomic enum cn_conn_answer: who answers
+                                        the request in flight */
 } cn_conn_t;
+
+/* request_timeout: a request past its deadline is answered by whoever gets
+ * there first, the app's response (its first write) or the deadline's 503,
+ * decided by one compare-and-swap, so a worker's watchdog can answer while
+ * the app still runs in another thread, greenlet or an interrupted call. */
+enum cn_conn_answer { CN_ANSWER_OPEN, CN_ANSWER_APP, CN_ANSWER_DEADLINE };
 
 /** Take ownership of an accepted, non-blocking fd. */
 void cn_conn_init(cn_conn_t *c, int fd, const struct sockaddr *peer, socklen_t peerlen,
@@ -159,6 +167,20 @@ void cn_conn_reject(cn_conn_t *c);
  * body bytes from rbuf, keep pipelined bytes, reset the parser and request.
  */
 void cn_conn_next_request(cn_conn_t *c);
+
+/** The request on c ran past its deadline: answer 503 Service Unavailable
+ * (Connection: close) unless the response has begun, then shut the socket
+ * down both ways, so the app's reads and writes fail from now on (the fd
+ * stays open until its owner closes it). Returns whether the 503 went out.
+ * Callable from any thread and from a signal handler; once per request. */
+bool cn_conn_deadline_expire(cn_conn_t *c);
+
+/** "METHOD TARGET" of the request whose head was read, truncated to fit
+ * buf, for log lines written where the request may no longer be read. */
+void cn_conn_request_line(const cn_conn_t *c, char *buf, size_t len);
+
+/** Whether the deadline took the request over (cn_conn_deadline_expire). */
+bool cn_conn_deadline_hit(const cn_conn_t *c);
 
 /** The bytes of a request span (borrowed from rbuf). */
 static inline const char *cn_conn_span(const cn_conn_t *c, cn_span_t s)

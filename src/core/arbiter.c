@@ -64,7 +64,8 @@ typedef struct worker {
     int gen;      /* the generation (HUP count) it was forked in; -1: of a
                      failed reload, stopping */
     double born; /* cn_now() at fork */
-    bool retiring; /* over max_worker_memory: stopped once its replacement has booted */
+    bool retiring; /* being replaced (max_worker_memory, or it asked): stopped
+                      once its replacement has booted */
 } worker_t;
 
 typedef struct arbiter {
@@ -117,7 +118,7 @@ static void reap_workers(arbiter_t *a);
 static void on_worker_exit(arbiter_t *a, pid_t pid, int status);
 static void set_halt(arbiter_t *a, int status, const char *reason);
 static void murder_workers(arbiter_t *a);
-static void check_memory(arbiter_t *a);
+static void check_retiring(arbiter_t *a);
 static void manage_workers(arbiter_t *a);
 static void spawn_workers(arbiter_t *a, size_t missing);
 static pid_t fork_child(arbiter_t *a);
@@ -264,7 +265,7 @@ static void arbiter_loop(arbiter_t *a)
         }
         maybe_promote(a);
         murder_workers(a);
-        check_memory(a);
+        check_retiring(a);
         manage_workers(a);
     }
 }
@@ -633,19 +634,25 @@ static void murder_workers(arbiter_t *a)
     }
 }
 
-/* max_worker_memory: a worker over the limit is replaced; it finishes its
- * requests once the new one has booted (manage_workers). */
-static void check_memory(arbiter_t *a)
+/* Workers to replace: those that ask (a request stuck past its deadline)
+ * and, every MEMORY_CHECK_EVERY, those over max_worker_memory. Each finishes
+ * its requests once its replacement has booted (manage_workers). */
+static void check_retiring(arbiter_t *a)
 {
     double now = cn_now();
-    if (a->cfg->max_worker_memory <= 0 || now < a->next_memory_check)
-        return;
-    a->next_memory_check = now + MEMORY_CHECK_EVERY;
+    bool sample = a->cfg->max_worker_memory > 0 && now >= a->next_memory_check;
+    if (sample)
+        a->next_memory_check = now + MEMORY_CHECK_EVERY;
     for (size_t i = 0; i < a->nworkers; i++) {
         worker_t *w = &a->workers[i];
         if (w->retiring || w->gen != a->gen)
             continue;
-        long kb = cn_proc_memory_kb(w->pid);
+        if (cn_heartbeat_wants_retire(&a->hb[w->slot])) {
+            cn_log_info("Worker (pid:%d) asked to be replaced", (int)w->pid);
+            w->retiring = true;
+            continue;
+        }
+        long kb = sample ? cn_proc_memory_kb(w->pid) : -1;
         if (kb > (long)a->cfg->max_worker_memory * 1024) {
             cn_log_warning("Worker (pid:%d) uses %ld MiB, over max_worker_memory (%d MiB): "
                            "replacing it",

@@ -276,8 +276,65 @@ int cn_conn_body_drain(cn_conn_t *c, uint64_t limit)
     }
 }
 
+/* The first write of a response claims the answer; false if the deadline
+ * took it. */
+static bool claim_answer(cn_conn_t *c)
+{
+    int expected = CN_ANSWER_OPEN;
+    if (__atomic_load_n(&c->_answer, __ATOMIC_ACQUIRE) == CN_ANSWER_APP)
+        return true;
+    return __atomic_compare_exchange_n(&c->_answer, &expected, CN_ANSWER_APP, false,
+                                       __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE) ||
+           expected == CN_ANSWER_APP;
+}
+
+/* What a request past its deadline gets; static, so that sending it needs
+ * nothing that is unsafe in a signal handler. */
+#define DEADLINE_BODY                                                                         \
+    "<html><head><title>Service Unavailable</title></head><body><h1><p>Service Unavailable" \
+    "</p></h1></body></html>"
+static const char deadline_response[] = "HTTP/1.1 503 Service Unavailable\r\n"
+                                        "Server: cunicorn\r\n"
+                                        "Connection: close\r\n"
+                                        "Content-Type: text/html\r\n"
+                                        "Content-Length: 108\r\n\r\n" DEADLINE_BODY;
+_Static_assert(sizeof(DEADLINE_BODY) - 1 == 108, "the Content-Length above");
+
+bool cn_conn_deadline_expire(cn_conn_t *c)
+{
+    int expected = CN_ANSWER_OPEN;
+    bool ours = __atomic_compare_exchange_n(&c->_answer, &expected, CN_ANSWER_DEADLINE, false,
+                                            __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
+    if (!ours && expected == CN_ANSWER_DEADLINE)
+        return false; /* already done */
+    bool sent = false;
+    if (ours) {
+        /* nothing of this response was written: the socket buffer has room
+         * for 250 bytes unless the client stopped reading, which then gets
+         * the cut connection instead */
+        size_t len = sizeof(deadline_response) - 1;
+        sent = send(c->fd, deadline_response, len, MSG_DONTWAIT | MSG_NOSIGNAL) == (ssize_t)len;
+    }
+    shutdown(c->fd, SHUT_RDWR);
+    __atomic_store_n(&c->_answer, CN_ANSWER_DEADLINE, __ATOMIC_RELEASE);
+    return sent;
+}
+
+void cn_conn_request_line(const cn_conn_t *c, char *buf, size_t len)
+{
+    snprintf(buf, len, "%.*s %.*s", (int)c->req.method.len, cn_conn_span(c, c->req.method),
+             (int)c->req.target.len, cn_conn_span(c, c->req.target));
+}
+
+bool cn_conn_deadline_hit(const cn_conn_t *c)
+{
+    return __atomic_load_n(&c->_answer, __ATOMIC_ACQUIRE) == CN_ANSWER_DEADLINE;
+}
+
 int cn_conn_writev_all(cn_conn_t *c, struct iovec *iov, int iovcnt)
 {
+    if (!claim_answer(c))
+        return -ECONNABORTED;
     while (iovcnt > 0) {
         ssize_t n = writev(c->fd, iov, iovcnt);
         if (n < 0) {
@@ -348,6 +405,7 @@ void cn_conn_next_request(cn_conn_t *c)
     c->body_off = 0;
     c->continue_sent = false;
     c->requests++;
+    __atomic_store_n(&c->_answer, CN_ANSWER_OPEN, __ATOMIC_RELEASE);
     cn_http_parser_reset(&c->parser);
     cn_http_request_clear(&c->req);
 }

@@ -33,6 +33,12 @@ void cn_heartbeat_booted(cn_heartbeat_t *hb)
     __atomic_store_n(&hb->booted, 1, __ATOMIC_RELEASE);
 }
 
+void cn_heartbeat_retire(cn_heartbeat_t *hb)
+{
+    if (hb != NULL)
+        __atomic_store_n(&hb->retire, 1, __ATOMIC_RELEASE);
+}
+
 cn_heartbeat_t *cn_heartbeat_table_new(size_t nslots)
 {
     if (nslots == 0) {
@@ -54,11 +60,17 @@ void cn_heartbeat_reset(cn_heartbeat_t *hb, double now)
 {
     __atomic_store(&hb->last_beat, &now, __ATOMIC_RELAXED);
     __atomic_store_n(&hb->booted, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&hb->retire, 0, __ATOMIC_RELAXED);
 }
 
 bool cn_heartbeat_is_booted(const cn_heartbeat_t *hb)
 {
     return __atomic_load_n(&hb->booted, __ATOMIC_ACQUIRE) != 0;
+}
+
+bool cn_heartbeat_wants_retire(const cn_heartbeat_t *hb)
+{
+    return __atomic_load_n(&hb->retire, __ATOMIC_ACQUIRE) != 0;
 }
 
 double cn_heartbeat_age(const cn_heartbeat_t *hb, double now)

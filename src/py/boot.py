@@ -98,6 +98,34 @@ def activate_venv():
     site.addsitedir(os.path.join(venv, 'lib', lib, 'site-packages'))
 
 
+# ---- request_timeout --------------------------------------------------------
+
+
+class RequestTimeout(BaseException):
+    """Raised inside a request that ran past cunicorn's request_timeout. A
+    BaseException, as gevent.Timeout is, so that the app's `except
+    Exception:` does not swallow it by accident."""
+
+
+RequestTimeout.__module__ = 'cunicorn'
+_public = type(sys)('cunicorn', 'What cunicorn gives the apps it serves.')
+_public.RequestTimeout = RequestTimeout
+sys.modules.setdefault('cunicorn', _public)
+
+
+def format_stack(frame):
+    """The Python stack that ends in frame, for the log."""
+    import traceback
+    if frame is None:
+        return '  (no Python code running)'
+    return ''.join(traceback.format_stack(frame)).rstrip('\n')
+
+
+def thread_frame(ident):
+    """The frame thread ident runs now, or None."""
+    return sys._current_frames().get(ident)
+
+
 def format_exception(exc):
     """The traceback of exc as one string, without the final newline."""
     import traceback

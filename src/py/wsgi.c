@@ -6,7 +6,9 @@
  *     ran into), traceback logged, connection closed;
  *   app raises after the head was sent  -> traceback logged, connection
  *     closed so the client sees a truncated response, never a second one;
- *   client went away while we wrote    -> logged at debug, closed. */
+ *   client went away while we wrote    -> logged at debug, closed;
+ *   request_timeout took the request over -> already answered 503 (or cut)
+ *     and logged with its stack: the exception is dropped. */
 #include "py/wsgi_internal.h"
 
 #include <string.h>
@@ -269,6 +271,14 @@ static int call_close(cn_wsgi_request_t *req, PyObject *result)
 static void report_error(cn_wsgi_request_t *req)
 {
     cn_conn_t *c = req->c;
+    if (cn_conn_deadline_hit(c)) { /* answered 503 or cut, and logged, by the deadline */
+        PyErr_Clear();
+        if (!req->headers_sent)
+            req->status = 503;
+        cn_log_info("Request %.*s ended after its deadline", (int)c->req.target.len,
+                    cn_conn_span(c, c->req.target));
+        return;
+    }
     if (req->write_failed && !req->write_interrupted) {
         PyErr_Clear();
         cn_log_debug("Ignoring connection error: the client went away");

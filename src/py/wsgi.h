@@ -42,4 +42,24 @@ void cn_wsgi_free(cn_wsgi_t *w);
  */
 bool cn_wsgi_serve(cn_wsgi_t *w, cn_conn_t *c, bool may_keep_alive);
 
+/*
+ * request_timeout, what every worker class shares (src/py/wsgi_deadline.c).
+ * The class watches the clock and calls, for a request past its deadline:
+ * cn_conn_deadline_expire (the 503, no GIL), cn_wsgi_overdue_log, and raises
+ * cunicorn.RequestTimeout in the request's thread or greenlet. cn_wsgi_serve
+ * then logs the request as answered 503 (or cut), without a traceback.
+ */
+
+/** Log, at ERROR, that the request `what` ("GET /path") ran past `seconds`,
+ * whether the 503 went out, and the Python stack of frame (borrowed; NULL
+ * when not known). GIL held. */
+void cn_wsgi_overdue_log(const char *what, PyObject *frame, int seconds, bool answered);
+
+/** New reference to cunicorn.RequestTimeout; NULL with an exception set.
+ * GIL held. */
+PyObject *cn_wsgi_request_timeout_type(void);
+
+/** The frame thread `ident` runs now (new reference), or NULL. GIL held. */
+PyObject *cn_wsgi_thread_frame(unsigned long ident);
+
 #endif

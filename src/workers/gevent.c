@@ -71,6 +71,9 @@ typedef struct gconn {
     PyObject *watchers[2];       /* strong, made on first use: read, write io watchers */
     gwait_t wait;
     bool ticket;                 /* may bring a request (max_requests) */
+    double started;              /* cn_now() when its request went to the app; 0: none */
+    bool overdue;                /* past request_timeout: answered, interrupted */
+    char what[160];              /* "METHOD TARGET", for the overdue log line */
 } gconn_t;
 
 typedef struct gevent_worker {
@@ -84,11 +87,13 @@ typedef struct gevent_worker {
     gconn_t *conns;              /* every open connection */
     bool stopping;
     bool quick;
+    bool retiring;               /* asked the master for a replacement */
 } gevent_worker_t;
 
 static int gevent_prepare(cn_worker_t *w);
 static int gevent_run(cn_worker_t *w);
 static void stop_accepting(struct gevent_worker *gw, bool quick);
+static void kill_with(PyObject *greenlet, PyObject *exception);
 
 const cn_worker_class_t cn_worker_gevent = {
     .name = "gevent",
@@ -263,7 +268,14 @@ static void serve_connection(gconn_t *g)
             stop_accepting(gw, false); /* the last request of max_requests has begun */
         /* a keep-alive answer stays open, stopping or not: the next
          * request is answered with Connection: close */
-        if (!cn_wsgi_serve(gw->w->wsgi, &g->c, may_keep))
+        if (gw->w->cfg->request_timeout > 0) {
+            g->started = cn_now();
+            cn_conn_request_line(&g->c, g->what, sizeof(g->what));
+        }
+        bool keep = cn_wsgi_serve(gw->w->wsgi, &g->c, may_keep);
+        g->started = 0;
+        g->overdue = false;
+        if (!keep)
             return;
         cn_conn_next_request(&g->c);
     }
@@ -416,8 +428,17 @@ static PyObject *py_accept(PyObject *self, PyObject *index)
  * switch. */
 static void kill_nowait(PyObject *greenlet)
 {
+    kill_with(greenlet, NULL);
+}
+
+/* greenlet.kill(exception, block=False); NULL: GreenletExit. */
+static void kill_with(PyObject *greenlet, PyObject *exception)
+{
     PyObject *kill = PyObject_GetAttrString(greenlet, "kill");
     PyObject *kwargs = kill ? Py_BuildValue("{s:O}", "block", Py_False) : NULL;
+    if (kwargs != NULL && exception != NULL && PyDict_SetItemString(kwargs, "exception",
+                                                                     exception) < 0)
+        Py_CLEAR(kwargs);
     PyObject *r = kwargs ? PyObject_VectorcallDict(kill, NULL, 0, kwargs) : NULL;
     if (r == NULL)
         cn_py_log_exception(CN_LOG_WARNING, "cannot stop a greenlet");
@@ -440,6 +461,40 @@ static void stop_accepting(gevent_worker_t *gw, bool quick)
     gw->quick = gw->quick || quick;
 }
 
+/* request_timeout, from the hub: a request past its deadline is answered
+ * 503 (or cut), its greenlet's stack logged and cunicorn.RequestTimeout
+ * thrown into it; still running graceful_timeout later, the worker asks
+ * the master for a replacement, which then stops it gracefully. */
+static void check_deadlines(gevent_worker_t *gw)
+{
+    double limit = gw->w->cfg->request_timeout, now = cn_now();
+    for (gconn_t *g = gw->conns; g != NULL; g = g->next) {
+        if (g->started == 0 || now - g->started < limit || g->wait.owner == NULL)
+            continue;
+        if (!g->overdue) {
+            g->overdue = true;
+            bool answered = cn_conn_deadline_expire(&g->c);
+            PyObject *frame = PyObject_GetAttrString(g->wait.owner, "gr_frame");
+            if (frame == NULL)
+                PyErr_Clear();
+            cn_wsgi_overdue_log(g->what, frame == Py_None ? NULL : frame, (int)limit, answered);
+            Py_XDECREF(frame);
+            PyObject *type = cn_wsgi_request_timeout_type();
+            if (type != NULL)
+                kill_with(g->wait.owner, type);
+            else
+                PyErr_Clear();
+            Py_XDECREF(type);
+        } else if (now - g->started >= limit + gw->w->timeouts.graceful && !gw->retiring) {
+            cn_log_error("Worker (pid:%d): a request still runs %.0f s after its deadline: "
+                         "asking for a replacement",
+                         (int)getpid(), gw->w->timeouts.graceful);
+            gw->retiring = true;
+            cn_heartbeat_retire(gw->w->ctx->heartbeat); /* then TERM: the others finish */
+        }
+    }
+}
+
 /* _tick(): the ticker's callback on the hub, every TICK_SECONDS. */
 static PyObject *py_tick(PyObject *self, PyObject *unused)
 {
@@ -448,6 +503,8 @@ static PyObject *py_tick(PyObject *self, PyObject *unused)
     if (!gw->stopping && !cn_worker_alive(gw->w))
         stop_accepting(gw, false);
     wake_expired(gw);
+    if (gw->w->cfg->request_timeout > 0)
+        check_deadlines(gw);
     Py_RETURN_NONE;
 }
 

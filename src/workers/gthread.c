@@ -25,7 +25,16 @@
  * dispatch, where the loop also decides whether the connection may stay
  * open, so the pool threads never touch the worker's counters.
  *
- * The GIL is taken in one place: serve_in_thread(). */
+ * request_timeout: the loop's deadline timer looks at the requests in the
+ * pool; one past its deadline is answered 503 by the loop (cn_conn's answer
+ * claim decides against the app thread) and gets cunicorn.RequestTimeout
+ * through PyThreadState_SetAsyncExc, which takes effect at its next Python
+ * instruction. Still running graceful_timeout later, it makes the worker
+ * ask the master for a replacement, which then stops it gracefully: the
+ * others finish, the stuck thread is abandoned.
+ *
+ * The GIL is taken in serve_in_thread() for every request, and by the loop
+ * only in deadline_passed(), for a request past request_timeout. */
 #include "workers/worker.h"
 
 #include "cunicorn/threadpool.h"
@@ -40,6 +49,7 @@
 
 #define BODY_BUFFER_MAX (64 * 1024)
 #define ACCEPTS_PER_WAKEUP 64
+#define DEADLINE_TICK 0.1 /* s between two looks at the requests' clocks */
 
 typedef enum { G_HEAD, G_BODY, G_APP } gstate_t;
 
@@ -57,6 +67,10 @@ typedef struct gconn {
     bool ticket;                 /* may bring a request (max_requests) */
     bool may_keep;               /* the loop's offer, at dispatch */
     bool keep;                   /* the pool thread's verdict */
+    double dispatched;           /* ev_now() when the request went to the pool */
+    unsigned long thread;        /* atomic: the pool thread running it, 0 before */
+    bool overdue;                /* past request_timeout: answered, interrupted */
+    char what[160];              /* "METHOD TARGET", for the overdue log line */
 } gconn_t;
 
 typedef struct gworker {
@@ -64,6 +78,7 @@ typedef struct gworker {
     struct ev_loop *loop;
     ev_io *accept_io;            /* owned: one per listener */
     ev_timer beat;
+    ev_timer deadlines;          /* request_timeout's clock; started if set */
     ev_signal sig_term, sig_int, sig_quit, sig_abrt, sig_usr1;
     cn_pool_t *pool;             /* owned */
     PyInterpreterState *interp;  /* borrowed */
@@ -72,6 +87,7 @@ typedef struct gworker {
     bool accepting;
     int stopping;                /* read by pool threads: atomic */
     bool quick;
+    bool retiring;               /* asked the master for a replacement */
     ev_tstamp stop_deadline;
 } gworker_t;
 
@@ -111,7 +127,12 @@ static void serve_in_thread(void *ud, void *thread_state, cn_pool_job_t *job)
     gworker_t *gw = ud;
     gconn_t *g = cn_container_of(job, gconn_t, job);
     bool may_keep = g->may_keep && !__atomic_load_n(&gw->stopping, __ATOMIC_RELAXED);
-    PyEval_RestoreThread(thread_state); /* the one place this class takes the GIL */
+    if (cn_conn_deadline_hit(&g->c)) { /* answered 503 while it waited for a thread */
+        g->keep = false;
+        return;
+    }
+    __atomic_store_n(&g->thread, PyThread_get_thread_ident(), __ATOMIC_RELEASE);
+    PyEval_RestoreThread(thread_state); /* the GIL, for the request */
     g->keep = cn_wsgi_serve(gw->w->wsgi, &g->c, may_keep);
     PyEval_SaveThread();
 }
@@ -129,6 +150,8 @@ static void serve_done(void *ud, cn_pool_job_t *job)
 {
     gconn_t *g = cn_container_of(job, gconn_t, job);
     g->c.io_timeout = g->gw->w->timeouts.loop_write;
+    __atomic_store_n(&g->thread, 0, __ATOMIC_RELEASE);
+    g->overdue = false;
     if (!g->keep) { /* a keep-alive answer stays open, stopping or not (begin_stop) */
         conn_close(g);
         return;
@@ -164,6 +187,10 @@ static void dispatch(gconn_t *g)
                                           gw->w->timeouts.keepalive && !gw->stopping);
     if (gw->w->flags.stop)
         begin_stop(gw); /* the last request of max_requests has begun */
+    if (gw->w->cfg->request_timeout > 0) {
+        g->dispatched = ev_now(gw->loop);
+        cn_conn_request_line(&g->c, g->what, sizeof(g->what));
+    }
     cn_pool_submit(gw->pool, &g->job);
 }
 
@@ -340,6 +367,45 @@ static void beat_on_timer(struct ev_loop *loop, ev_timer *t, int revents)
     }
 }
 
+/* A request past request_timeout: the 503 (or the cut), its stack in the
+ * log, and the exception in its thread. The loop's only use of the GIL. */
+static void deadline_passed(gworker_t *gw, gconn_t *g)
+{
+    g->overdue = true;
+    bool answered = cn_conn_deadline_expire(&g->c);
+    unsigned long thread = __atomic_load_n(&g->thread, __ATOMIC_ACQUIRE);
+    PyGILState_STATE gil = PyGILState_Ensure();
+    PyObject *frame = thread ? cn_wsgi_thread_frame(thread) : NULL;
+    cn_wsgi_overdue_log(g->what, frame, gw->w->cfg->request_timeout, answered);
+    Py_XDECREF(frame);
+    PyObject *type = thread ? cn_wsgi_request_timeout_type() : NULL;
+    if (type != NULL)
+        PyThreadState_SetAsyncExc(thread, type);
+    else
+        PyErr_Clear();
+    Py_XDECREF(type);
+    PyGILState_Release(gil);
+}
+
+static void deadlines_on_timer(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    gworker_t *gw = t->data;
+    double limit = gw->w->cfg->request_timeout, now = ev_now(loop);
+    for (gconn_t *g = gw->conns; g != NULL; g = g->next) {
+        if (g->state != G_APP || now - g->dispatched < limit)
+            continue;
+        if (!g->overdue) {
+            deadline_passed(gw, g);
+        } else if (now - g->dispatched >= limit + gw->w->timeouts.graceful && !gw->retiring) {
+            cn_log_error("Worker (pid:%d): a request still runs %.0f s after its deadline: "
+                         "asking for a replacement",
+                         (int)getpid(), gw->w->timeouts.graceful);
+            gw->retiring = true;
+            cn_heartbeat_retire(gw->w->ctx->heartbeat); /* then TERM: the others finish */
+        }
+    }
+}
+
 static void begin_stop(gworker_t *gw)
 {
     if (gw->stopping)
@@ -385,6 +451,11 @@ static void watchers_start(gworker_t *gw)
     ev_timer_init(&gw->beat, beat_on_timer, 0, gw->w->timeouts.heartbeat);
     gw->beat.data = gw;
     ev_timer_again(gw->loop, &gw->beat);
+    if (gw->w->cfg->request_timeout > 0) {
+        ev_timer_init(&gw->deadlines, deadlines_on_timer, DEADLINE_TICK, DEADLINE_TICK);
+        gw->deadlines.data = gw;
+        ev_timer_start(gw->loop, &gw->deadlines);
+    }
     gw->accept_io = cn_xcalloc(gw->w->ctx->nlisteners, sizeof(*gw->accept_io));
     for (size_t i = 0; i < gw->w->ctx->nlisteners; i++) {
         ev_io_init(&gw->accept_io[i], accept_on_ready, gw->w->ctx->listeners[i].fd, EV_READ);

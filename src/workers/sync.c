@@ -11,7 +11,15 @@
  * runs, the signal handler asks Python to run raise_exit
  * (PyErr_SetInterruptEx), which calls worker_int (worker_abort) and raises
  * SystemExit inside the app; the connection is closed without an answer and
- * the worker exits. */
+ * the worker exits.
+ *
+ * request_timeout: a per-request timer sends SIGALRM to the main thread, so
+ * whatever the app is blocked in returns EINTR and Python runs on_deadline,
+ * which answers 503, logs the app's stack and raises cunicorn.RequestTimeout
+ * there. If the app is still in the request graceful_timeout later, the
+ * timer fires again and the worker exits: there is nothing else in flight
+ * to finish, and the master replaces it. */
+#define _GNU_SOURCE
 #include "workers/worker.h"
 
 #include <errno.h>
@@ -20,7 +28,18 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
+
+/* request_timeout's clock: one request at a time, so one timer. */
+typedef struct sync_deadline {
+    cn_worker_t *w;     /* borrowed */
+    cn_conn_t *conn;    /* borrowed: the request in the app, or NULL */
+    timer_t timer;      /* owned: SIGALRM to the main thread */
+    bool past;          /* the 503 went out; the next alarm ends the worker */
+} sync_deadline_t;
+
+static sync_deadline_t request_clock;
 
 static int sync_run(cn_worker_t *w);
 static bool accept_ready(cn_worker_t *w, const cn_listener_t *l, PyThreadState **ts);
@@ -29,6 +48,9 @@ static bool serve_one(cn_worker_t *w, cn_conn_t *c, PyThreadState **ts);
 static int install_interrupt(cn_worker_t *w);
 static void interrupt_app(void);
 static PyObject *raise_exit(PyObject *self, PyObject *args);
+static int install_deadline(cn_worker_t *w);
+static void deadline_arm(double seconds);
+static PyObject *on_deadline(PyObject *self, PyObject *args);
 
 const cn_worker_class_t cn_worker_sync = {
     .name = "sync",
@@ -126,8 +148,17 @@ static bool serve_one(cn_worker_t *w, cn_conn_t *c, PyThreadState **ts)
     /* The one place this class takes the GIL. */
     PyEval_RestoreThread(*ts);
     w->flags.interrupt = interrupt_app;
+    if (w->cfg->request_timeout > 0) {
+        request_clock.conn = c;
+        request_clock.past = false;
+        deadline_arm(w->cfg->request_timeout);
+    }
     if (!w->flags.quick_stop)
         (void)cn_wsgi_serve(w->wsgi, c, false);
+    if (request_clock.conn != NULL) {
+        deadline_arm(0);
+        request_clock.conn = NULL;
+    }
     w->flags.interrupt = NULL;
     if (PyErr_CheckSignals() < 0) /* an interrupt that came too late for the app */
         PyErr_Clear();
@@ -152,8 +183,76 @@ static int install_interrupt(cn_worker_t *w)
     Py_XDECREF(old);
     Py_XDECREF(signal);
     Py_XDECREF(fn);
+    if (rc == 0 && w->cfg->request_timeout > 0)
+        rc = install_deadline(w);
     cn_worker_signals_install(&w->flags);
     return rc;
+}
+
+/* on_deadline becomes Python's SIGALRM handler; the timer sends SIGALRM to
+ * this (the main) thread only: Python runs handlers there, and only a
+ * signal to the blocked thread interrupts its call. GIL held. */
+static int install_deadline(cn_worker_t *w)
+{
+    static PyMethodDef def = {"on_deadline", on_deadline, METH_VARARGS, NULL};
+    request_clock.w = w;
+    struct sigevent sev;
+    memset(&sev, 0, sizeof(sev));
+    sev.sigev_notify = SIGEV_THREAD_ID;
+    sev.sigev_signo = SIGALRM;
+    sev._sigev_un._tid = gettid();
+    if (timer_create(CLOCK_MONOTONIC, &sev, &request_clock.timer) < 0) {
+        cn_log_error("request_timeout: cannot create the timer: %s", strerror(errno));
+        return -1;
+    }
+    PyObject *fn = PyCFunction_New(&def, NULL);
+    PyObject *signal = fn ? PyImport_ImportModule("signal") : NULL;
+    PyObject *old = signal ? PyObject_CallMethod(signal, "signal", "iO", SIGALRM, fn) : NULL;
+    int rc = old != NULL ? 0 : -1;
+    if (rc < 0)
+        cn_py_log_exception(CN_LOG_ERROR, "Cannot install the request_timeout handler");
+    Py_XDECREF(old);
+    Py_XDECREF(signal);
+    Py_XDECREF(fn);
+    return rc;
+}
+
+/* Fire once, `seconds` from now; 0 disarms. */
+static void deadline_arm(double seconds)
+{
+    struct itimerspec its;
+    memset(&its, 0, sizeof(its));
+    its.it_value.tv_sec = (time_t)seconds;
+    its.it_value.tv_nsec = (long)((seconds - (double)(time_t)seconds) * 1e9);
+    if (seconds > 0 && its.it_value.tv_sec == 0 && its.it_value.tv_nsec == 0)
+        its.it_value.tv_nsec = 1;
+    timer_settime(request_clock.timer, 0, &its, NULL);
+}
+
+/* Python's SIGALRM handler (signum, frame), in the app's frame. */
+static PyObject *on_deadline(PyObject *self, PyObject *args)
+{
+    PyObject *frame = PyTuple_Size(args) == 2 ? PyTuple_GET_ITEM(args, 1) : Py_None;
+    cn_worker_t *w = request_clock.w;
+    if (request_clock.conn == NULL)
+        Py_RETURN_NONE; /* the request ended before the alarm was seen */
+    if (request_clock.past) {
+        cn_log_error("Worker (pid:%d): a request still runs %d s after its deadline: exiting",
+                     (int)getpid(), w->cfg->graceful_timeout);
+        _exit(1);
+    }
+    request_clock.past = true;
+    char what[256];
+    cn_conn_request_line(request_clock.conn, what, sizeof(what));
+    bool answered = cn_conn_deadline_expire(request_clock.conn);
+    cn_wsgi_overdue_log(what, frame == Py_None ? NULL : frame, w->cfg->request_timeout, answered);
+    deadline_arm(w->timeouts.graceful > 0 ? w->timeouts.graceful : 0.1);
+    PyObject *type = cn_wsgi_request_timeout_type();
+    if (type != NULL) {
+        PyErr_SetNone(type);
+        Py_DECREF(type);
+    }
+    return NULL;
 }
 
 /* The INT/QUIT handler's hook while the app runs; async-signal-safe. */

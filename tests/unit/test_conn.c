@@ -17,6 +17,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -638,6 +639,57 @@ START_TEST(test_write_to_closed_peer)
 }
 END_TEST
 
+START_TEST(test_deadline_answers_503_before_the_app)
+{
+    struct pair pr;
+    pair_open_with_head(&pr, "GET /slow HTTP/1.1\r\nHost: x\r\n\r\n");
+    ck_assert(!cn_conn_deadline_hit(&pr.c));
+    ck_assert(cn_conn_deadline_expire(&pr.c));
+    ck_assert(cn_conn_deadline_hit(&pr.c));
+    ck_assert(!cn_conn_deadline_expire(&pr.c)); /* once */
+    /* the app's response comes too late: refused, nothing more is sent */
+    ck_assert_int_eq(cn_conn_write_all(&pr.c, "HTTP/1.1 200 OK\r\n", 17), -ECONNABORTED);
+    client_read_all(&pr); /* until the end: the socket was shut down */
+    const cn_buf_t got = pr.received;
+    const char *want_head = "HTTP/1.1 503 Service Unavailable\r\n";
+    ck_assert(got.len > strlen(want_head) && memcmp(got.data, want_head, strlen(want_head)) == 0);
+    const char *sep = memmem(got.data, got.len, "\r\n\r\n", 4);
+    ck_assert_ptr_nonnull(sep);
+    ck_assert(memmem(got.data, got.len, "Connection: close\r\n", 19) != NULL);
+    char cl[32];
+    snprintf(cl, sizeof(cl), "Content-Length: %zu\r\n", got.len - (size_t)(sep + 4 - got.data));
+    ck_assert(memmem(got.data, got.len, cl, strlen(cl)) != NULL);
+    pair_close(&pr);
+}
+END_TEST
+
+START_TEST(test_deadline_cuts_a_response_already_begun)
+{
+    struct pair pr;
+    pair_open_with_head(&pr, "GET /slow HTTP/1.1\r\nHost: x\r\n\r\n");
+    ck_assert_int_eq(cn_conn_write_all(&pr.c, "HTTP/1.1 200 OK\r\n", 17), 0);
+    ck_assert(!cn_conn_deadline_expire(&pr.c)); /* no second response */
+    ck_assert(cn_conn_deadline_hit(&pr.c));
+    ck_assert_int_lt(cn_conn_write_all(&pr.c, "more", 4), 0);
+    client_read_all(&pr);
+    ck_assert_uint_eq(pr.received.len, 17); /* what was sent, then the end */
+    pair_close(&pr);
+}
+END_TEST
+
+START_TEST(test_deadline_is_per_request)
+{
+    struct pair pr;
+    pair_open_with_head(&pr, "GET /a HTTP/1.1\r\nHost: x\r\n\r\n"
+                             "GET /b HTTP/1.1\r\nHost: x\r\n\r\n");
+    ck_assert_int_eq(cn_conn_write_all(&pr.c, "x", 1), 0);
+    cn_conn_next_request(&pr.c);
+    ck_assert(!cn_conn_deadline_hit(&pr.c));
+    ck_assert(cn_conn_deadline_expire(&pr.c)); /* the new request is not yet answered */
+    pair_close(&pr);
+}
+END_TEST
+
 static Suite *conn_suite(void)
 {
     Suite *s = suite_create("conn");
@@ -660,6 +712,10 @@ static Suite *conn_suite(void)
     suite_add_tcase(s, tc);
     tc = tcase_create("write");
     CN_UNIT_ADD(tc, test_writev_small_send_buffer, test_write_timeout, test_write_to_closed_peer);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("deadline");
+    CN_UNIT_ADD(tc, test_deadline_answers_503_before_the_app,
+                test_deadline_cuts_a_response_already_begun, test_deadline_is_per_request);
     suite_add_tcase(s, tc);
     return s;
 }
