@@ -1,10 +1,17 @@
 """Operations under keep-alive load lose no request (issue 12): every
 request 20 clients send across HUP, TTOU, max_requests recycling, memory
 recycling, a binary upgrade and TERM gets its own complete answer."""
+import os
 import signal
+import socket
+import subprocess
 import time
+import types
 
-from conftest import only_cunicorn, wait_until
+import pytest
+
+from conftest import (APPS_DIR, BIN, WORKER_CLASS, base_env, children_of, free_port,
+                      only_cunicorn, pid_alive, wait_until)
 from loadgen import Load
 
 LOAD_SECONDS = 10.0
@@ -220,3 +227,100 @@ def test_max_worker_memory_replaces_a_growing_worker_without_losing_a_request(ma
     finally:
         load.finish()
     load.assert_clean()
+
+
+def refused(port):
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
+        return False
+    except ConnectionRefusedError:
+        return True
+
+
+def read_pid(path):
+    try:
+        with open(path) as f:
+            return int(f.read().strip() or 0)
+    except (FileNotFoundError, ValueError):
+        return 0
+
+
+def start_daemon(tmp_path):
+    """cunicorn -D on app_load; returns (an address object for Load, pidfile)."""
+    port = free_port()
+    pidfile = str(tmp_path / "d.pid")
+    p = subprocess.run([BIN, "--pythonpath", APPS_DIR, "-D", "-k", WORKER_CLASS, "-w", "2",
+                        "-b", "127.0.0.1:%d" % port, "-p", pidfile, "--graceful-timeout", "3",
+                        "--error-logfile", str(tmp_path / "error.log"), "app_load:app"],
+                       cwd=str(tmp_path), env=base_env(), stdin=subprocess.DEVNULL,
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=20)
+    assert p.returncode == 0, p.stdout
+    pid = wait_until(lambda: read_pid(pidfile), 15, what="the pidfile")
+    wait_until(lambda: len(children_of(pid)) == 2, 15, what="the daemon's workers")
+    return types.SimpleNamespace(host="127.0.0.1", port=port, unix_path=None, pid=pid), pidfile
+
+
+@only_cunicorn("checks cunicorn's log lines")
+@pytest.mark.parametrize("daemonized", [False, True], ids=["foreground", "daemon"])
+def test_usr2_winch_term_hand_over_without_losing_a_request(make_server, tmp_path, daemonized):
+    if daemonized:
+        srv, pidfile = start_daemon(tmp_path)
+    else:
+        pidfile = str(tmp_path / "f.pid")
+        srv = make_server("app_load:app", workers=2, args=["-p", pidfile])
+    old, new = srv.pid, 0
+    load = Load(srv)
+    try:
+        load.wait_served(200, 15)
+        os.kill(old, signal.SIGUSR2)
+        new = wait_until(lambda: read_pid(pidfile + ".2"), 15, what="PIDFILE.2")
+        assert read_pid(pidfile) == old
+        wait_until(lambda: len(children_of(new)) == 2, 15, what="the new master's workers")
+        load.wait_served(200, 15)
+        os.kill(old, signal.SIGWINCH)
+        if daemonized:  # Gunicorn's rule: only a daemon's workers stop on WINCH
+            wait_until(lambda: children_of(old) == [new], 15, what="the old workers stopped")
+        load.wait_served(200, 15)
+        os.kill(old, signal.SIGTERM)
+        wait_until(lambda: not pid_alive(old), 15, what="the old master gone")
+        wait_until(lambda: read_pid(pidfile) == new and not os.path.exists(pidfile + ".2"), 15,
+                   what="the new master promoted")
+        load.wait_served(200, 15)
+    finally:
+        load.finish()
+        if new and pid_alive(new):
+            os.kill(new, signal.SIGTERM)
+            wait_until(lambda: not pid_alive(new), 15, what="the new master stopped")
+        if daemonized and pid_alive(old):
+            os.kill(old, signal.SIGTERM)
+    load.assert_clean()
+
+
+@only_cunicorn("Gunicorn rebinds every address when bind changes")
+def test_hup_with_a_changed_bind_keeps_the_shared_socket(make_server, tmp_path):
+    a, b = free_port(), free_port()
+    conf = tmp_path / "bind.conf.py"
+    conf.write_text("bind = ['127.0.0.1:%d']\n" % a)
+    s = make_server("app_load:app", workers=2, add_bind=False, port=a, args=["-c", str(conf)])
+    load = Load(s)
+    try:
+        load.wait_served(200, 15)
+        conf.write_text("bind = ['127.0.0.1:%d', '127.0.0.1:%d']\n" % (a, b))
+        old = set(s.worker_pids())
+        s.send_signal(signal.SIGHUP)
+        wait_until(lambda: len(s.worker_pids()) == 2 and not old & set(s.worker_pids()), 15,
+                   what="a new generation")
+        load.wait_served(200, 15)
+    finally:
+        load.finish()
+    load.assert_clean()  # port a was never closed nor bound again
+    with socket.create_connection(("127.0.0.1", b), timeout=5) as c:
+        c.sendall(b"GET /?id=b HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        assert c.recv(65536).startswith(b"HTTP/1.1 200 ")
+    s.wait_log(r"Listening at: http://127.0.0.1:%d,http://127.0.0.1:%d" % (a, b))
+    conf.write_text("bind = ['127.0.0.1:%d']\n" % b)  # a is dropped
+    old = set(s.worker_pids())
+    s.send_signal(signal.SIGHUP)
+    wait_until(lambda: len(s.worker_pids()) == 2 and not old & set(s.worker_pids()), 15,
+               what="a new generation")
+    wait_until(lambda: refused(a), 10, what="port a closed")
