@@ -102,7 +102,8 @@ int main(int argc, char **argv)
     if (open_logs(&cfg, err) < 0)
         return fail(1, err);
     warn_ignored(&cfg);
-    if (cn_worker_class_find(cfg.worker_class) == NULL) {
+    const cn_worker_class_t *klass = cn_worker_class_find(cfg.worker_class);
+    if (klass == NULL) {
         snprintf(err, sizeof(err), "worker class '%s' is not available in this build",
                  cfg.worker_class);
         return fail(1, err);
@@ -127,6 +128,7 @@ int main(int argc, char **argv)
         cn_log_capture_output();
     if (cn_py_hooks_setup(&cfg, err) < 0)
         return fail(1, err);
+    cn_worker_class_preimport(klass);
     int load_code;
     if (cfg.preload_app && cn_py_app_preload(cfg.app_uri, &load_code) < 0)
         return 1; /* logged; Gunicorn's master dies of the exception: 1 */

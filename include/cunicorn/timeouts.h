@@ -21,6 +21,11 @@
 /* A loop that serves every connection (gthread's) writes an error answer
  * with at most this wait, so one client cannot stall the others. */
 #define CN_TIMEOUTS_LOOP_WRITE 1.0
+/* A stopping worker waits at most this long for the next request on an idle
+ * keep-alive connection (and answers it with Connection: close): a client
+ * that is using the connection sends within milliseconds, and closing
+ * under it is what loses requests; one quiet for longer is idle. */
+#define CN_TIMEOUTS_STOP_IDLE 1.0
 
 typedef struct cn_timeouts {
     double io;        /* s: once a request's first byte is in, its head (and a
@@ -34,6 +39,8 @@ typedef struct cn_timeouts {
     double graceful;  /* s: a stopping worker gives in-flight requests this
                          long (0: none) */
     double loop_write; /* s: CN_TIMEOUTS_LOOP_WRITE */
+    double stop_idle;  /* s: min(idle, CN_TIMEOUTS_STOP_IDLE), the idle wait of
+                          a keep-alive connection once the worker stops */
 } cn_timeouts_t;
 
 /**

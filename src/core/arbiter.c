@@ -713,6 +713,8 @@ static void spawn_workers(arbiter_t *a, size_t missing)
     for (size_t n = 0; n < missing && a->stop == STOP_NONE && a->gen == gen; n++) {
         if (spawn_worker(a) != 0)
             return;
+        if (n + 1 == missing)
+            break; /* the pause is between forks: a lone respawn is not delayed */
         a->rng = a->rng * 1103515245u + 12345u;
         sleep_ms((a->rng >> 16) % 100);
         reap_workers(a);

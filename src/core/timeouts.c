@@ -12,5 +12,6 @@ cn_timeouts_t cn_timeouts_from_settings(int timeout, int keepalive, int graceful
         t.heartbeat = timeout / 4.0;
     t.graceful = graceful_timeout > 0 ? (double)graceful_timeout : 0;
     t.loop_write = CN_TIMEOUTS_LOOP_WRITE;
+    t.stop_idle = t.idle < CN_TIMEOUTS_STOP_IDLE ? t.idle : CN_TIMEOUTS_STOP_IDLE;
     return t;
 }

@@ -29,8 +29,8 @@
  * a gevent.pool.Pool of worker_connections; a full pool makes the acceptor
  * wait before it accepts, leaving new connections in the listen backlog for
  * a worker with room). TERM stops the acceptors; open connections get
- * graceful_timeout, and an idle keep-alive one is kept until its idle
- * deadline, its next request answered with Connection: close. */
+ * graceful_timeout, and an idle keep-alive one up to timeouts.stop_idle for
+ * its next request, answered with Connection: close. */
 #include "workers/worker.h"
 
 #include <errno.h>
@@ -71,6 +71,7 @@ typedef struct gconn {
     PyObject *watchers[2];       /* strong, made on first use: read, write io watchers */
     gwait_t wait;
     bool ticket;                 /* may bring a request (max_requests) */
+    bool idle_keepalive;         /* parked for the next request of a keep-alive connection */
     double started;              /* cn_now() when its request went to the app; 0: none */
     bool overdue;                /* past request_timeout: answered, interrupted */
     char what[160];              /* "METHOD TARGET", for the overdue log line */
@@ -95,11 +96,20 @@ static int gevent_run(cn_worker_t *w);
 static void stop_accepting(struct gevent_worker *gw, bool quick);
 static void kill_with(PyObject *greenlet, PyObject *exception);
 
+/* What patch_all() imports, but not ssl (patched before it is imported):
+ * importing them in the master takes a gevent worker's boot from about 105
+ * to 20 ms, which is what recycling (max_requests) costs. gevent.events
+ * alone is 65 ms: it imports pkg_resources to look for plugins. */
+static const char *const master_imports[] = {
+    "gevent.monkey", "gevent.events", "gevent.socket", "gevent.threading", "gevent.select",
+    "gevent.subprocess", "gevent.signal", "gevent.queue", "gevent.pool", NULL};
+
 const cn_worker_class_t cn_worker_gevent = {
     .name = "gevent",
     .multithread = true, /* PEP 3333: greenlets run the app concurrently */
     .release_gil_for_io = false,
     .prepare = gevent_prepare,
+    .master_imports = master_imports,
     .run = gevent_run,
 };
 
@@ -227,7 +237,8 @@ static void wake_expired(gevent_worker_t *gw)
 static int read_head(gconn_t *g)
 {
     const cn_timeouts_t *t = &g->gw->w->timeouts;
-    double idle_deadline = cn_now() + t->idle, head_deadline = 0;
+    double idle_deadline = cn_now() + (g->gw->stopping ? t->stop_idle : t->idle);
+    double head_deadline = 0;
     /* Right after a response the client's next request is seldom there
      * yet: wait first instead of spending a recv() on EAGAIN. */
     bool wait_first = g->c.requests > 0 && g->c.rbuf.len == 0;
@@ -237,9 +248,11 @@ static int read_head(gconn_t *g)
         if (rc != -EAGAIN)
             return rc;
         bool idle = g->c.rbuf.len == 0; /* no byte of the request yet */
+        g->idle_keepalive = idle && g->c.requests > 0;
         if (!idle && head_deadline == 0)
             head_deadline = cn_now() + t->io;
         rc = gevent_wait(g, g->c.fd, POLLIN, idle ? idle_deadline : head_deadline);
+        g->idle_keepalive = false;
         if (rc == -ETIMEDOUT && idle) {
             /* read once more after deciding to close: a request that raced
              * the idle timeout is served */
@@ -457,6 +470,12 @@ static void stop_accepting(gevent_worker_t *gw, bool quick)
     for (gconn_t *g = gw->conns; quick && !gw->quick && g != NULL; g = g->next)
         if (g->wait.owner != NULL)
             kill_nowait(g->wait.owner);
+    /* an idle keep-alive connection waits up to stop_idle more for its next
+     * request (answered with Connection: close); the ticker ends the wait */
+    double stop_idle = cn_now() + gw->w->timeouts.stop_idle;
+    for (gconn_t *g = gw->conns; !gw->stopping && g != NULL; g = g->next)
+        if (g->idle_keepalive && g->wait.deadline > stop_idle)
+            g->wait.deadline = stop_idle;
     gw->stopping = true;
     gw->quick = gw->quick || quick;
 }

@@ -171,7 +171,7 @@ static void conn_wait_request(gconn_t *g)
     gworker_t *gw = g->gw;
     if (g->c.rbuf.len == 0)
         cn_buf_free(&g->c.rbuf); /* idle connections keep no buffer */
-    ev_timer_set(&g->timer, gw->w->timeouts.idle, 0);
+    ev_timer_set(&g->timer, gw->stopping ? gw->w->timeouts.stop_idle : gw->w->timeouts.idle, 0);
     ev_timer_start(gw->loop, &g->timer);
     ev_io_start(gw->loop, &g->io);
 }
@@ -413,9 +413,18 @@ static void begin_stop(gworker_t *gw)
     __atomic_store_n(&gw->stopping, 1, __ATOMIC_RELAXED);
     gw->stop_deadline = ev_now(gw->loop) + gw->w->timeouts.graceful;
     set_accepting(gw, false);
-    /* Open connections stay until their request is answered: an idle
-     * keep-alive one waits out its idle timer as when running, and a request
-     * arriving meanwhile is answered with Connection: close (dispatch). */
+    /* Open connections stay until their request is answered. An idle
+     * keep-alive one waits up to stop_idle more for its next request, which
+     * is answered with Connection: close (dispatch); one accepted but not
+     * yet spoken on keeps its timer: its client is sending its request. */
+    for (gconn_t *g = gw->conns; g != NULL; g = g->next) {
+        if (g->state == G_HEAD && !g->started && g->c.requests > 0 &&
+            ev_timer_remaining(gw->loop, &g->timer) > gw->w->timeouts.stop_idle) {
+            ev_timer_stop(gw->loop, &g->timer);
+            ev_timer_set(&g->timer, gw->w->timeouts.stop_idle, 0);
+            ev_timer_start(gw->loop, &g->timer);
+        }
+    }
     if (gw->nconns == 0)
         ev_break(gw->loop, EVBREAK_ALL);
 }

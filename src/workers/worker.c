@@ -27,6 +27,16 @@ const cn_worker_class_t *cn_worker_class_find(const char *name)
     return NULL;
 }
 
+void cn_worker_class_preimport(const cn_worker_class_t *klass)
+{
+    for (const char *const *m = klass->master_imports; m != NULL && *m != NULL; m++) {
+        PyObject *mod = PyImport_ImportModule(*m);
+        if (mod == NULL)
+            PyErr_Clear();
+        Py_XDECREF(mod);
+    }
+}
+
 /* Flush what the app printed: the process leaves with _exit(). */
 static void flush_std_streams(void)
 {

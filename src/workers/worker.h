@@ -43,6 +43,11 @@ typedef struct cn_worker_class {
     /** Optional: runs before the app is imported (gevent monkey-patches
      * here). 0, or -1 after logging why. */
     int (*prepare)(cn_worker_t *w);
+    /** Optional, NULL-terminated: modules the master imports before it
+     * forks, so that each worker (a new one after every max_requests)
+     * shares them instead of importing them again. Only modules whose
+     * import changes nothing: prepare() still runs in the worker. */
+    const char *const *master_imports;
     /** Serve until told to stop; returns the worker's exit status. Called
      * with the GIL held. */
     int (*run)(cn_worker_t *w);
@@ -51,6 +56,10 @@ typedef struct cn_worker_class {
 /** The class by its normalised name (sync, gthread, gevent); NULL if it is
  * not built. */
 const cn_worker_class_t *cn_worker_class_find(const char *name);
+
+/** In the master: import klass's master_imports. One that fails is left to
+ * the worker, which reports it. GIL held. */
+void cn_worker_class_preimport(const cn_worker_class_t *klass);
 
 /*
  * max_requests without a race. A connection may bring a request only while

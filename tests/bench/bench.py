@@ -7,7 +7,9 @@ Env:   CUNICORN_BIN (default <repo>/build/cunicorn), GUNICORN_BIN (/usr/bin/guni
        CONNS (50), WORKER_CONNECTIONS (1000, gevent), SERVERS ("cunicorn gunicorn"),
        MODES ("keepalive close"), SERVER_CPU (0), WRK_CPU (1),
        APP ("hello:app"; any app in examples/, e.g. "slow_io:app", which sleeps 50 ms:
-       the notes column then shows the ideal rate, connections / 0.05 s)
+       the notes column then shows the ideal rate, connections / 0.05 s),
+       WORKERS (1), MAX_REQUESTS (unset; e.g. 50: the rate while workers are
+       recycled every 50 requests, and wrk's socket errors in the notes)
 """
 import os
 import re
@@ -101,12 +103,15 @@ class Server:
         cmd = []
         if cpu is not None:
             cmd += ["taskset", "-c", str(cpu)]
-        cmd += [binary, "-k", klass, "-w", "1", "-b", "127.0.0.1:%d" % self.port,
+        cmd += [binary, "-k", klass, "-w", os.environ.get("WORKERS", "1"),
+                "-b", "127.0.0.1:%d" % self.port,
                 "--chdir", EXAMPLES, "--log-level", "warning", "--graceful-timeout", "5"]
         if klass == "gthread":
             cmd += ["--threads", os.environ.get("THREADS", "4")]
         if klass == "gevent":
             cmd += ["--worker-connections", os.environ.get("WORKER_CONNECTIONS", "1000")]
+        if os.environ.get("MAX_REQUESTS"):
+            cmd += ["--max-requests", os.environ["MAX_REQUESTS"]]
         cmd.append(os.environ.get("APP", "hello:app"))
         self.cmd = cmd
         self.log = open(os.path.join(logdir, "%s-%s-%d.log" % (os.path.basename(binary), klass,

@@ -10,8 +10,8 @@ import types
 
 import pytest
 
-from conftest import (APPS_DIR, BIN, WORKER_CLASS, base_env, children_of, free_port,
-                      only_cunicorn, pid_alive, wait_until)
+from conftest import (APPS_DIR, BIN, WORKER_CLASS, Conn, base_env, children_of, free_port,
+                      only_cunicorn, pid_alive, skip_class, wait_until)
 from loadgen import Load
 
 LOAD_SECONDS = 10.0
@@ -324,3 +324,25 @@ def test_hup_with_a_changed_bind_keeps_the_shared_socket(make_server, tmp_path):
     wait_until(lambda: len(s.worker_pids()) == 2 and not old & set(s.worker_pids()), 15,
                what="a new generation")
     wait_until(lambda: refused(a), 10, what="port a closed")
+
+
+@skip_class("sync", reason="(no keep-alive)")
+def test_a_request_on_an_idle_connection_after_term_is_answered_with_close(make_server):
+    """The race that loses requests elsewhere: a keep-alive client sends its
+    next request just as the worker is told to stop."""
+    s = make_server("app_load:app", workers=1, graceful_timeout=10)
+    idle, busy = s.connect(), s.connect()
+    with idle, busy:
+        c = Conn(idle, 10)
+        c.send(b"GET /?id=first HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert c.read_response().status == 200
+        busy.sendall(b"GET /stuck?s=2 HTTP/1.1\r\nHost: x\r\n\r\n")  # keeps the worker busy
+        time.sleep(0.2)
+        s.send_signal(signal.SIGTERM)
+        time.sleep(0.3)
+        c.send(b"GET /?id=second HTTP/1.1\r\nHost: x\r\n\r\n")
+        r = c.read_response()
+        assert r.status == 200 and r.body.endswith(b" second")
+        assert r.header("Connection") == "close"
+        assert c.peer_closed(timeout=3)
+    assert s.wait_exit(15) == 0
