@@ -2,6 +2,7 @@
 request past it is answered 503 with its stack in the log and interrupted,
 while the worker's other requests go on; one that ignores the interruption
 gets its worker replaced."""
+import os
 import time
 
 import pytest
@@ -9,7 +10,13 @@ import pytest
 from conftest import IS_GUNICORN, WORKER_CLASS, wait_until
 from loadgen import Load
 
-pytestmark = pytest.mark.skipif(IS_GUNICORN, reason="request_timeout is cunicorn's")
+# Under AddressSanitizer, killing a gevent greenlet from the hub trips ASan's
+# own stack bookkeeping (a CHECK in GetStackFrameAccessByAddr while it
+# describes an address on a greenlet's switched stack): greenlet copies
+# stacks behind ASan's back. The normal build runs these for gevent.
+ASAN_GEVENT = bool(os.environ.get("CUNICORN_SANITIZED")) and WORKER_CLASS == "gevent"
+pytestmark = [pytest.mark.skipif(IS_GUNICORN, reason="request_timeout is cunicorn's"),
+              pytest.mark.skipif(ASAN_GEVENT, reason="ASan cannot follow greenlet stack switches")]
 
 # sync serves one request at a time: a second worker takes the load there
 WORKERS = 2 if WORKER_CLASS == "sync" else 1
