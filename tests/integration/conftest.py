@@ -134,6 +134,15 @@ def cpu_ticks(pid):
     return int(st[11]) + int(st[12])
 
 
+def read_pid(path):
+    """The pid a pidfile holds; 0 while it is missing or empty."""
+    try:
+        with open(path) as f:
+            return int(f.read().strip() or 0)
+    except (FileNotFoundError, ValueError):
+        return 0
+
+
 def wait_until(pred, timeout, interval=0.05, what="condition"):
     deadline = time.monotonic() + timeout
     last = None

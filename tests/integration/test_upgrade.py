@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from conftest import children_of, pid_alive, wait_until
+from conftest import children_of, pid_alive, read_pid, wait_until
 
 PRE_EXEC_CONF = '''
 import os
@@ -17,14 +17,6 @@ def pre_exec(server):
     with open(os.environ["PRE_EXEC_MARK"], "a") as f:
         f.write("%d %d\\n" % (os.getpid(), server.pid))
 '''
-
-
-def read_pid(path):
-    try:
-        with open(path) as f:
-            return int(f.read().strip() or 0)
-    except (FileNotFoundError, ValueError):
-        return 0
 
 
 class Load:

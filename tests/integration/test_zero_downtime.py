@@ -11,10 +11,20 @@ import types
 import pytest
 
 from conftest import (APPS_DIR, BIN, WORKER_CLASS, Conn, base_env, children_of, free_port,
-                      only_cunicorn, pid_alive, skip_class, wait_until)
+                      only_cunicorn, pid_alive, read_pid, skip_class, wait_until)
 from loadgen import Load
 
 LOAD_SECONDS = 10.0
+
+
+def hup_new_generation(s, n):
+    """HUP, and wait until n workers serve, none of the generation before."""
+    old = set(s.worker_pids())
+    s.send_signal(signal.SIGHUP)
+    wait_until(lambda: len(s.worker_pids()) == n and not old & set(s.worker_pids()), 15,
+               what="a new generation of %d" % n)
+    return old
+
 
 
 def test_hup_replaces_workers_without_losing_a_request(make_server):
@@ -24,10 +34,7 @@ def test_hup_replaces_workers_without_losing_a_request(make_server):
         load.wait_served(200, 15)
         end = time.monotonic() + LOAD_SECONDS
         while time.monotonic() < end:
-            old = set(s.worker_pids())
-            s.send_signal(signal.SIGHUP)
-            wait_until(lambda: len(set(s.worker_pids()) - old) == 2 and
-                       len(s.worker_pids()) == 2, 15, what="a new generation of 2")
+            hup_new_generation(s, 2)
             load.wait_served(100, 15)
     finally:
         load.finish()
@@ -39,10 +46,7 @@ def test_hup_spreads_the_reconnecting_clients_over_the_new_workers(make_server):
     load = Load(s)
     try:
         load.wait_served(200, 15)
-        old = set(s.worker_pids())
-        s.send_signal(signal.SIGHUP)
-        wait_until(lambda: len(s.worker_pids()) == 2 and not old & set(s.worker_pids()), 15,
-                   what="the old generation gone")
+        hup_new_generation(s, 2)
         new = set(s.worker_pids())
         before = load.snapshot()
         load.wait_served(1000, 20)
@@ -108,11 +112,8 @@ def test_hup_applies_a_changed_config_file(make_server, tmp_path):
     load = Load(s)
     try:
         load.wait_served(200, 15)
-        old = set(s.worker_pids())
         conf.write_text("workers = 3\naccess_log_format = 'gen-two %(s)s'\n")
-        s.send_signal(signal.SIGHUP)
-        wait_until(lambda: len(s.worker_pids()) == 3 and not old & set(s.worker_pids()), 15,
-                   what="3 new workers")
+        hup_new_generation(s, 3)
         load.wait_served(300, 15)
     finally:
         load.finish()
@@ -139,9 +140,7 @@ def test_hup_with_a_broken_app_keeps_the_old_workers_serving(make_server, tmp_pa
         assert s.proc.poll() is None
         wait_until(lambda: set(s.worker_pids()) == old, 15, what="only the old workers left")
         write_app(appdir / "live_app.py", "two")  # fixed: the next HUP goes through
-        s.send_signal(signal.SIGHUP)
-        wait_until(lambda: len(s.worker_pids()) == 2 and not old & set(s.worker_pids()), 15,
-                   what="a new generation")
+        hup_new_generation(s, 2)
         load.wait_served(200, 15)
     finally:
         load.finish()
@@ -239,14 +238,6 @@ def refused(port):
         return True
 
 
-def read_pid(path):
-    try:
-        with open(path) as f:
-            return int(f.read().strip() or 0)
-    except (FileNotFoundError, ValueError):
-        return 0
-
-
 def start_daemon(tmp_path):
     """cunicorn -D on app_load; returns (an address object for Load, pidfile)."""
     port = free_port()
@@ -308,10 +299,7 @@ def test_hup_with_a_changed_bind_keeps_the_shared_socket(make_server, tmp_path):
     try:
         load.wait_served(200, 15)
         conf.write_text("bind = ['127.0.0.1:%d', '127.0.0.1:%d']\n" % (a, b))
-        old = set(s.worker_pids())
-        s.send_signal(signal.SIGHUP)
-        wait_until(lambda: len(s.worker_pids()) == 2 and not old & set(s.worker_pids()), 15,
-                   what="a new generation")
+        hup_new_generation(s, 2)
         load.wait_served(200, 15)
     finally:
         load.finish()
@@ -321,10 +309,7 @@ def test_hup_with_a_changed_bind_keeps_the_shared_socket(make_server, tmp_path):
         assert c.recv(65536).startswith(b"HTTP/1.1 200 ")
     s.wait_log(r"Listening at: http://127.0.0.1:%d,http://127.0.0.1:%d" % (a, b))
     conf.write_text("bind = ['127.0.0.1:%d']\n" % b)  # a is dropped
-    old = set(s.worker_pids())
-    s.send_signal(signal.SIGHUP)
-    wait_until(lambda: len(s.worker_pids()) == 2 and not old & set(s.worker_pids()), 15,
-               what="a new generation")
+    hup_new_generation(s, 2)
     wait_until(lambda: refused(a), 10, what="port a closed")
 
 
