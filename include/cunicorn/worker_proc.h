@@ -36,6 +36,7 @@ typedef struct cn_worker_ctx {
     int index;                      /* 1-based worker age order */
     pid_t ppid;                     /* master pid, to detect orphaning */
     cn_heartbeat_t *heartbeat;      /* borrowed: this worker's shared slot */
+    const cn_heartbeat_table_t *heartbeats; /* borrowed: every worker's slot */
     const cn_listener_t *listeners; /* borrowed: valid for the process's life */
     size_t nlisteners;
 } cn_worker_ctx_t;
@@ -51,5 +52,11 @@ void cn_worker_signals_install(cn_worker_flags_t *flags);
  * code that hands their dispositions back to SIG_DFL (libev closing its
  * signal watchers) and must not be killed before the handlers return. */
 void cn_worker_signals_hold(void);
+
+/** Run the present handlers of sigs, whoever installed them, on an
+ * alternate stack of the calling thread from now on (sigaltstack +
+ * SA_ONSTACK). For the gevent worker, whose signals may land while a
+ * greenlet runs (see gevent.c). 0, or -1 with errno set. */
+int cn_worker_signals_on_own_stack(const int *sigs, size_t n);
 
 #endif

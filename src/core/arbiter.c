@@ -45,7 +45,7 @@
 #include <unistd.h>
 
 #define MASTER_NAME "Master"
-#define MIN_SLOTS 1024       /* heartbeat slots (16 bytes each) */
+#define MIN_SLOTS 1024       /* heartbeat slots (24 bytes each) */
 #define LOOP_TIMEOUT_MS 1000 /* Gunicorn's select() timeout */
 #define QUICK_DEATH 1.0       /* s: a worker crashing sooner counts toward a fork storm */
 #define MAX_RESPAWN_DELAY 1.0 /* s */
@@ -78,7 +78,7 @@ typedef struct arbiter {
     worker_t *workers; /* owned: nworkers entries of cap, oldest first */
     size_t nworkers;
     size_t cap;
-    cn_heartbeat_t *hb; /* owned: shared mapping of cap slots */
+    cn_heartbeat_table_t *hb; /* owned: shared mapping of cap slots */
     int pipe_rd;        /* owned: self-pipe read end */
     int worker_age;
     int last_logged_count;
@@ -126,6 +126,7 @@ static int spawn_worker(arbiter_t *a);
 static void worker_child(arbiter_t *a, size_t slot, int age) __attribute__((noreturn));
 static void child_reset_signals(arbiter_t *a);
 static bool free_slot(arbiter_t *a, size_t *slot);
+static void update_slots_end(arbiter_t *a);
 static ssize_t worker_find(arbiter_t *a, pid_t pid);
 static void kill_all(arbiter_t *a, int sig);
 static void stop_workers(arbiter_t *a, bool graceful);
@@ -284,7 +285,7 @@ static int arbiter_halt(arbiter_t *a)
 static void arbiter_cleanup(arbiter_t *a)
 {
     signals_restore(a);
-    cn_heartbeat_table_free(a->hb, a->cap);
+    cn_heartbeat_table_free(a->hb);
     a->hb = NULL;
     free(a->workers);
     a->workers = NULL;
@@ -598,8 +599,20 @@ static void on_worker_exit(arbiter_t *a, pid_t pid, int status)
         a->quick_deaths = 0;
     }
     run_hook(a, CN_HOOK_CHILD_EXIT, &a->workers[i], 0, 0);
+    cn_heartbeat_release(&a->hb->slots[a->workers[i].slot]);
     memmove(&a->workers[i], &a->workers[i + 1], (a->nworkers - (size_t)i - 1) * sizeof(worker_t));
     a->nworkers--;
+    update_slots_end(a);
+}
+
+/* Workers look for their siblings in slots [0, 1 + the highest in use). */
+static void update_slots_end(arbiter_t *a)
+{
+    size_t end = 0;
+    for (size_t i = 0; i < a->nworkers; i++)
+        if (a->workers[i].slot + 1 > end)
+            end = a->workers[i].slot + 1;
+    cn_heartbeat_table_set_end(a->hb, end);
 }
 
 /* A worker that cannot boot stops the master (Gunicorn's HaltServer). Only the
@@ -622,7 +635,7 @@ static void murder_workers(arbiter_t *a)
     double now = cn_now();
     for (size_t i = 0; i < a->nworkers; i++) {
         worker_t *w = &a->workers[i];
-        if (cn_heartbeat_age(&a->hb[w->slot], now) <= a->cfg->timeout)
+        if (cn_heartbeat_age(&a->hb->slots[w->slot], now) <= a->cfg->timeout)
             continue;
         if (!w->aborted) {
             cn_log_critical("WORKER TIMEOUT (pid:%d)", (int)w->pid);
@@ -647,7 +660,7 @@ static void check_retiring(arbiter_t *a)
         worker_t *w = &a->workers[i];
         if (w->retiring || w->gen != a->gen)
             continue;
-        if (cn_heartbeat_wants_retire(&a->hb[w->slot])) {
+        if (cn_heartbeat_wants_retire(&a->hb->slots[w->slot])) {
             cn_log_info("Worker (pid:%d) asked to be replaced", (int)w->pid);
             w->retiring = true;
             continue;
@@ -673,7 +686,7 @@ static void manage_workers(arbiter_t *a)
     for (size_t i = 0; i < a->nworkers; i++) {
         if (a->workers[i].gen == a->gen && !a->workers[i].retiring) {
             current++;
-            booted += cn_heartbeat_is_booted(&a->hb[a->workers[i].slot]);
+            booted += cn_heartbeat_is_booted(&a->hb->slots[a->workers[i].slot]);
         }
     }
     if (current < (size_t)a->num_workers && !a->stopping && cn_now() >= a->spawn_not_before)
@@ -734,7 +747,7 @@ static int spawn_worker(arbiter_t *a)
     double now = cn_now();
     worker_t next = {.age = age};
     run_hook(a, CN_HOOK_PRE_FORK, &next, 0, 0);
-    cn_heartbeat_reset(&a->hb[slot], now);
+    cn_heartbeat_reset(&a->hb->slots[slot], now);
     pid_t pid = fork_child(a);
     if (pid == 0)
         worker_child(a, slot, age);
@@ -752,6 +765,7 @@ static int spawn_worker(arbiter_t *a)
     w->born = now;
     w->gen = a->gen;
     w->retiring = false;
+    update_slots_end(a);
     return 0;
 }
 
@@ -793,7 +807,8 @@ static void worker_child(arbiter_t *a, size_t slot, int age)
     cn_worker_ctx_t ctx = {
         .index = age,
         .ppid = a->pid,
-        .heartbeat = &a->hb[slot],
+        .heartbeat = &a->hb->slots[slot],
+        .heartbeats = a->hb,
         .listeners = cfg->listeners,
         .nlisteners = cfg->nlisteners,
     };

@@ -13,7 +13,7 @@ static size_t table_bytes(size_t nslots)
 {
     long page = sysconf(_SC_PAGESIZE);
     size_t psz = page > 0 ? (size_t)page : 4096;
-    size_t bytes = nslots * sizeof(cn_heartbeat_t);
+    size_t bytes = sizeof(cn_heartbeat_table_t) + nslots * sizeof(cn_heartbeat_t);
     return (bytes + psz - 1) / psz * psz;
 }
 
@@ -39,7 +39,27 @@ void cn_heartbeat_retire(cn_heartbeat_t *hb)
         __atomic_store_n(&hb->retire, 1, __ATOMIC_RELEASE);
 }
 
-cn_heartbeat_t *cn_heartbeat_table_new(size_t nslots)
+void cn_heartbeat_set_load(cn_heartbeat_t *hb, int conns)
+{
+    if (hb != NULL)
+        __atomic_store_n(&hb->load, conns < 0 ? -1 : conns, __ATOMIC_RELAXED);
+}
+
+bool cn_heartbeat_lighter_exists(const cn_heartbeat_table_t *t, const cn_heartbeat_t *me,
+                                 int load)
+{
+    if (t == NULL)
+        return false;
+    size_t end = __atomic_load_n(&t->end, __ATOMIC_RELAXED);
+    for (size_t i = 0; i < end && i < t->nslots; i++) {
+        int other = __atomic_load_n(&t->slots[i].load, __ATOMIC_RELAXED);
+        if (&t->slots[i] != me && other >= 0 && other + 2 <= load)
+            return true;
+    }
+    return false;
+}
+
+cn_heartbeat_table_t *cn_heartbeat_table_new(size_t nslots)
 {
     if (nslots == 0) {
         errno = EINVAL;
@@ -47,13 +67,24 @@ cn_heartbeat_t *cn_heartbeat_table_new(size_t nslots)
     }
     void *p =
         mmap(NULL, table_bytes(nslots), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    return p == MAP_FAILED ? NULL : (cn_heartbeat_t *)p;
+    if (p == MAP_FAILED)
+        return NULL;
+    cn_heartbeat_table_t *t = p;
+    t->nslots = nslots;
+    for (size_t i = 0; i < nslots; i++)
+        t->slots[i].load = -1;
+    return t;
 }
 
-void cn_heartbeat_table_free(cn_heartbeat_t *table, size_t nslots)
+void cn_heartbeat_table_free(cn_heartbeat_table_t *table)
 {
     if (table != NULL)
-        munmap(table, table_bytes(nslots));
+        munmap(table, table_bytes(table->nslots));
+}
+
+void cn_heartbeat_table_set_end(cn_heartbeat_table_t *table, size_t end)
+{
+    __atomic_store_n(&table->end, end, __ATOMIC_RELAXED);
 }
 
 void cn_heartbeat_reset(cn_heartbeat_t *hb, double now)
@@ -61,6 +92,12 @@ void cn_heartbeat_reset(cn_heartbeat_t *hb, double now)
     __atomic_store(&hb->last_beat, &now, __ATOMIC_RELAXED);
     __atomic_store_n(&hb->booted, 0, __ATOMIC_RELAXED);
     __atomic_store_n(&hb->retire, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&hb->load, -1, __ATOMIC_RELAXED);
+}
+
+void cn_heartbeat_release(cn_heartbeat_t *hb)
+{
+    __atomic_store_n(&hb->load, -1, __ATOMIC_RELAXED);
 }
 
 bool cn_heartbeat_is_booted(const cn_heartbeat_t *hb)

@@ -13,9 +13,11 @@
 #define _GNU_SOURCE
 #include "cunicorn/worker_proc.h"
 
+#include <errno.h>
 #include <signal.h>
 #include <stddef.h>
 #include <string.h>
+#include <sys/mman.h>
 
 static void worker_on_signal(int sig);
 static void set_handler(int sig, void (*fn)(int));
@@ -85,4 +87,36 @@ void cn_worker_signals_install(cn_worker_flags_t *flags)
         set_handler(handled[i], worker_on_signal);
     sigemptyset(&all);
     sigprocmask(SIG_SETMASK, &all, NULL);
+}
+
+/* One alternate stack for the worker's main thread, mapped on first use and
+ * kept for the life of the process: a handler may run until _exit. */
+#define OWN_STACK_BYTES (64 * 1024)
+
+int cn_worker_signals_on_own_stack(const int *sigs, size_t n)
+{
+    static void *own_stack;
+    if (own_stack == NULL) {
+        void *p = mmap(NULL, OWN_STACK_BYTES, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+        if (p == MAP_FAILED)
+            return -1;
+        stack_t ss = {.ss_sp = p, .ss_size = OWN_STACK_BYTES, .ss_flags = 0};
+        if (sigaltstack(&ss, NULL) != 0) {
+            int saved = errno;
+            munmap(p, OWN_STACK_BYTES);
+            errno = saved;
+            return -1;
+        }
+        own_stack = p;
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct sigaction sa;
+        if (sigaction(sigs[i], NULL, &sa) != 0)
+            return -1;
+        sa.sa_flags |= SA_ONSTACK;
+        if (sigaction(sigs[i], &sa, NULL) != 0)
+            return -1;
+    }
+    return 0;
 }

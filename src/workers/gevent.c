@@ -86,6 +86,7 @@ typedef struct gevent_worker {
     PyObject *hub_watchers;      /* strong: list of the ticker and signal watchers */
     PyObject *self;              /* strong: capsule of this struct, the self of our functions */
     gconn_t *conns;              /* every open connection */
+    size_t nconns;
     bool stopping;
     bool quick;
     bool retiring;               /* asked the master for a replacement */
@@ -296,12 +297,15 @@ static void serve_connection(gconn_t *g)
 
 static void conn_unlink(gconn_t *g)
 {
+    gevent_worker_t *gw = g->gw;
     if (g->prev)
         g->prev->next = g->next;
     else
-        g->gw->conns = g->next;
+        gw->conns = g->next;
     if (g->next)
         g->next->prev = g->prev;
+    gw->nconns--;
+    cn_worker_publish_load(gw->w, !gw->stopping, gw->nconns);
 }
 
 /* _serve(capsule of a gconn_t): a connection's greenlet. */
@@ -342,6 +346,8 @@ static int spawn_connection(gevent_worker_t *gw, PyObject *serve, const cn_liste
     if (gw->conns)
         gw->conns->prev = g;
     gw->conns = g;
+    gw->nconns++;
+    cn_worker_publish_load(gw->w, !gw->stopping, gw->nconns);
     PyObject *cap = PyCapsule_New(g, "cunicorn.gevent_conn", NULL);
     PyObject *r = cap ? PyObject_CallMethod(gw->pool, "spawn", "OO", serve, cap) : NULL;
     Py_XDECREF(cap);
@@ -386,13 +392,26 @@ static int wait_for_ticket(gevent_worker_t *gw, bool *ticket)
     return 0;
 }
 
+/* Leave the next connection to a lighter worker for a while (the fair
+ * share, worker.h). 0, or -1 with an exception set (killed). */
+static int yield_to_lighter(gevent_worker_t *gw)
+{
+    while (!gw->stopping && cn_worker_accept_yield(gw->w, gw->nconns)) {
+        PyObject *r = PyObject_CallFunction(gw->sleep, "d", CN_ACCEPT_YIELD);
+        Py_XDECREF(r);
+        if (r == NULL)
+            return -1;
+    }
+    return 0;
+}
+
 /* Accept what the listener has ready, up to ACCEPTS_PER_WAKEUP. 0, or -1
  * with an exception set (killed while waiting for a slot or a ticket). */
 static int accept_batch(gevent_worker_t *gw, PyObject *serve, const cn_listener_t *l)
 {
     for (int n = 0; n < ACCEPTS_PER_WAKEUP && !gw->stopping; n++) {
         bool ticket = false;
-        if (wait_for_slot(gw) < 0 || wait_for_ticket(gw, &ticket) < 0)
+        if (yield_to_lighter(gw) < 0 || wait_for_slot(gw) < 0 || wait_for_ticket(gw, &ticket) < 0)
             return -1;
         /* no switch from here to spawn: the slot stays free */
         struct sockaddr_storage peer;
@@ -400,6 +419,7 @@ static int accept_batch(gevent_worker_t *gw, PyObject *serve, const cn_listener_
         int fd = cn_worker_accept(l, &peer, &len);
         if (fd < 0) {
             cn_worker_ticket_return(gw->w, &ticket);
+            cn_worker_accept_drained(gw->w);
             return 0;
         }
         if (spawn_connection(gw, serve, l, fd, &peer, len, &ticket) < 0) {
@@ -478,6 +498,7 @@ static void stop_accepting(gevent_worker_t *gw, bool quick)
             g->wait.deadline = stop_idle;
     gw->stopping = true;
     gw->quick = gw->quick || quick;
+    cn_worker_publish_load(gw->w, false, gw->nconns);
 }
 
 /* request_timeout, from the hub: a request past its deadline is answered
@@ -643,6 +664,16 @@ static int start_hub_watchers(gevent_worker_t *gw)
                                         on_signal, signum)
                     : -1;
         Py_XDECREF(signum);
+    }
+    /* libev's handler writes to its wake-up pipe from a buffer on whatever
+     * stack the signal lands on: a greenlet's slice of the stack, whose
+     * AddressSanitizer shadow still marks the redzones of frames that were
+     * switched away from and never returned. ASan then kills the worker for
+     * a bad write that is not one (seen at TERM, under load). On a stack of
+     * their own the handlers never touch a greenlet's. */
+    if (rc == 0 && cn_worker_signals_on_own_stack(sigs, CN_ARRAY_LEN(sigs)) != 0) {
+        cn_log_error("cannot give the signal handlers their own stack: %s", strerror(errno));
+        rc = -1;
     }
     Py_XDECREF(tick);
     Py_XDECREF(on_signal);

@@ -78,6 +78,7 @@ typedef struct gworker {
     struct ev_loop *loop;
     ev_io *accept_io;            /* owned: one per listener */
     ev_timer beat;
+    ev_timer accept_pause;       /* accepting again after a yield */
     ev_timer deadlines;          /* request_timeout's clock; started if set */
     ev_signal sig_term, sig_int, sig_quit, sig_abrt, sig_usr1;
     cn_pool_t *pool;             /* owned */
@@ -104,6 +105,9 @@ static void serve_done(void *ud, cn_pool_job_t *job);
 static void thread_stop(void *ud, void *thread_state);
 static void begin_stop(gworker_t *gw);
 static void set_accepting(gworker_t *gw, bool on);
+static void listeners_watch(gworker_t *gw, bool on);
+static void pause_accepting(gworker_t *gw);
+static void accept_on_pause_end(struct ev_loop *loop, ev_timer *t, int revents);
 
 const cn_worker_class_t cn_worker_gthread = {
     .name = "gthread",
@@ -284,6 +288,7 @@ static void conn_close(gconn_t *g)
     cn_worker_ticket_return(gw->w, &g->ticket);
     free(g);
     gw->nconns--;
+    cn_worker_publish_load(gw->w, gw->accepting, gw->nconns);
     if (gw->stopping) {
         if (gw->nconns == 0)
             ev_break(gw->loop, EVBREAK_ALL);
@@ -315,6 +320,7 @@ static void accept_one(gworker_t *gw, const cn_listener_t *l, int fd,
         gw->conns->prev = g;
     gw->conns = g;
     gw->nconns++;
+    cn_worker_publish_load(gw->w, gw->accepting, gw->nconns);
     conn_wait_request(g);
 }
 
@@ -323,6 +329,10 @@ static void accept_on_ready(struct ev_loop *loop, ev_io *io, int revents)
     gworker_t *gw = io->data;
     const cn_listener_t *l = &gw->w->ctx->listeners[io - gw->accept_io];
     for (int i = 0; i < ACCEPTS_PER_WAKEUP && gw->accepting; i++) {
+        if (cn_worker_accept_yield(gw->w, gw->nconns)) {
+            pause_accepting(gw);
+            return;
+        }
         bool ticket = false;
         if (!cn_worker_ticket_take(gw->w, &ticket)) {
             set_accepting(gw, false); /* until a connection gives its ticket back */
@@ -333,6 +343,7 @@ static void accept_on_ready(struct ev_loop *loop, ev_io *io, int revents)
         int fd = cn_worker_accept(l, &peer, &len);
         if (fd < 0) {
             cn_worker_ticket_return(gw->w, &ticket);
+            cn_worker_accept_drained(gw->w);
             return;
         }
         accept_one(gw, l, fd, &peer, len, &ticket);
@@ -344,12 +355,36 @@ static void accept_on_ready(struct ev_loop *loop, ev_io *io, int revents)
 static void set_accepting(gworker_t *gw, bool on)
 {
     gw->accepting = on;
+    ev_timer_stop(gw->loop, &gw->accept_pause);
+    listeners_watch(gw, on);
+    cn_worker_publish_load(gw->w, on, gw->nconns);
+}
+
+static void listeners_watch(gworker_t *gw, bool on)
+{
     for (size_t i = 0; i < gw->w->ctx->nlisteners; i++) {
         if (on)
             ev_io_start(gw->loop, &gw->accept_io[i]);
         else
             ev_io_stop(gw->loop, &gw->accept_io[i]);
     }
+}
+
+/* A lighter worker should take the next connection: stop watching the
+ * listeners for CN_ACCEPT_YIELD, still accepting as far as the others see. */
+static void pause_accepting(gworker_t *gw)
+{
+    listeners_watch(gw, false);
+    ev_timer_stop(gw->loop, &gw->accept_pause);
+    ev_timer_set(&gw->accept_pause, CN_ACCEPT_YIELD, 0);
+    ev_timer_start(gw->loop, &gw->accept_pause);
+}
+
+static void accept_on_pause_end(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    gworker_t *gw = t->data;
+    if (gw->accepting)
+        listeners_watch(gw, true);
 }
 
 /* ---- life: heartbeat, signals, stop ------------------------------------- */
@@ -470,6 +505,8 @@ static void watchers_start(gworker_t *gw)
         ev_io_init(&gw->accept_io[i], accept_on_ready, gw->w->ctx->listeners[i].fd, EV_READ);
         gw->accept_io[i].data = gw;
     }
+    ev_timer_init(&gw->accept_pause, accept_on_pause_end, 0, 0);
+    gw->accept_pause.data = gw;
     set_accepting(gw, true);
 }
 

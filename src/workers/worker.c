@@ -9,6 +9,7 @@
 #include "cunicorn/proxy_protocol.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
@@ -156,6 +157,7 @@ int cn_worker_main(void *ud, cn_worker_ctx_t *ctx)
         return CN_EXIT_WORKER_BOOT_ERROR;
     if (cfg->reload && cn_py_reload_start(cfg) < 0)
         return CN_EXIT_WORKER_BOOT_ERROR;
+    cn_worker_publish_load(&w, true, 0); /* its siblings leave it a share from now */
     cn_heartbeat_booted(ctx->heartbeat); /* a HUP's new generation counts it */
 
     int rc = klass->run(&w);
@@ -218,11 +220,12 @@ bool cn_worker_alive(cn_worker_t *w)
         w->flags.reopen = 0;
         cn_log_reopen();
     }
-    if (w->flags.stop || w->flags.quick_stop)
-        return false;
-    if (getppid() != w->ctx->ppid) {
+    if (!w->flags.stop && !w->flags.quick_stop && getppid() != w->ctx->ppid) {
         cn_log_info("Parent changed, shutting down: %d", (int)getpid());
         w->flags.stop = 1;
+    }
+    if (w->flags.stop || w->flags.quick_stop) {
+        cn_worker_publish_load(w, false, 0); /* accepts no more */
         return false;
     }
     return true;
@@ -240,6 +243,30 @@ int cn_worker_accept(const cn_listener_t *l, struct sockaddr_storage *peer, sock
         nanosleep(&pause, NULL);
     }
     return fd;
+}
+
+bool cn_worker_accept_yield(cn_worker_t *w, size_t conns)
+{
+    int load = conns > INT_MAX ? INT_MAX : (int)conns;
+    if (!cn_heartbeat_lighter_exists(w->ctx->heartbeats, w->ctx->heartbeat, load)) {
+        w->yielding_since = 0;
+        return false;
+    }
+    double now = cn_now();
+    if (w->yielding_since == 0)
+        w->yielding_since = now;
+    return now - w->yielding_since < CN_ACCEPT_YIELD_MAX;
+}
+
+void cn_worker_accept_drained(cn_worker_t *w)
+{
+    w->yielding_since = 0;
+}
+
+void cn_worker_publish_load(cn_worker_t *w, bool accepting, size_t conns)
+{
+    int load = conns > INT_MAX ? INT_MAX : (int)conns;
+    cn_heartbeat_set_load(w->ctx->heartbeat, accepting ? load : -1);
 }
 
 int cn_worker_wait_poll(void *ctx, int fd, short events, double deadline)

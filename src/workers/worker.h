@@ -33,6 +33,7 @@ typedef struct cn_worker {
     bool abandoned;           /* run() left threads inside Python: the exit
                                  path must not take the GIL again */
     bool stop_hook_ran;       /* worker_int/worker_abort called (once) */
+    double yielding_since;    /* cn_now() of the burst's first accept yield, or 0 */
     cn_hook_info_t me;        /* this worker, as the server hooks see it */
 } cn_worker_t;
 
@@ -105,6 +106,28 @@ bool cn_worker_alive(cn_worker_t *w);
  * to take: another worker won the race, the client gave up, or a real error
  * (EMFILE...), which is logged. */
 int cn_worker_accept(const cn_listener_t *l, struct sockaddr_storage *peer, socklen_t *len);
+
+/*
+ * The fair share of connections. Every worker waits on the same listeners
+ * and the first one awake wins each connection, so after a HUP the first
+ * new worker to boot would take every reconnecting keep-alive client and
+ * keep them. A gthread or gevent worker therefore publishes its open
+ * connections (cn_worker_publish_load) and, before each accept, leaves the
+ * connection to an accepting worker that holds two fewer: it pauses
+ * accepting for CN_ACCEPT_YIELD seconds, but for at most CN_ACCEPT_YIELD_MAX
+ * per burst. A lighter worker that has not taken the connection by then is
+ * busy, and the client must not wait for it.
+ */
+#define CN_ACCEPT_YIELD 0.005
+#define CN_ACCEPT_YIELD_MAX 0.05
+
+/** Whether to pause accepting for CN_ACCEPT_YIELD instead of accepting now,
+ * holding `conns` connections. */
+bool cn_worker_accept_yield(cn_worker_t *w, size_t conns);
+/** The listener had nothing more to accept: the burst is over. */
+void cn_worker_accept_drained(cn_worker_t *w);
+/** Publish the worker's open connections, or that it does not accept. */
+void cn_worker_publish_load(cn_worker_t *w, bool accepting, size_t conns);
 
 /** The wait hook of classes that block in poll(2): waits in slices of at
  * most timeouts.heartbeat and beats the heartbeat between them, so a worker waiting

@@ -55,9 +55,10 @@ def test_hup_spreads_the_reconnecting_clients_over_the_new_workers(make_server):
         load.finish()
     load.assert_clean()
     assert set(after) == new, after
-    # the kernel's accept race decides the split (17/83 seen under a CPU hog);
-    # before the boot wait, one new worker got every client
-    assert min(after.values()) >= 0.1 * sum(after.values()), after
+    # the fair share (worker.h) keeps the connections within one or two of
+    # each other: 502/503 under two CPU hogs. Left to the kernel's accept
+    # race the split was 83/17, and 100/0 under ASan.
+    assert min(after.values()) >= 0.3 * sum(after.values()), after
 
 
 def test_ttou_and_ttin_lose_no_request(make_server):

@@ -891,24 +891,56 @@ END_TEST
 
 START_TEST(heartbeat_unit)
 {
-    cn_heartbeat_t *t = cn_heartbeat_table_new(300);
+    cn_heartbeat_table_t *t = cn_heartbeat_table_new(300);
     ck_assert_ptr_nonnull(t);
-    ck_assert(t[299].last_beat == 0);
+    cn_heartbeat_t *s = t->slots;
+    ck_assert(s[299].last_beat == 0);
     double now = cn_now();
-    cn_heartbeat_reset(&t[5], now - 5);
-    ck_assert(cn_heartbeat_age(&t[5], now) >= 5);
-    cn_heartbeat_beat(&t[5]);
-    ck_assert(cn_heartbeat_age(&t[5], cn_now()) < 0.1);
+    cn_heartbeat_reset(&s[5], now - 5);
+    ck_assert(cn_heartbeat_age(&s[5], now) >= 5);
+    cn_heartbeat_beat(&s[5]);
+    ck_assert(cn_heartbeat_age(&s[5], cn_now()) < 0.1);
     /* shared across fork */
     pid_t pid = fork();
     if (pid == 0) {
-        t[7].last_beat = 4242;
+        s[7].last_beat = 4242;
+        cn_heartbeat_set_load(&s[7], 3);
         _exit(0);
     }
     waitpid(pid, NULL, 0);
-    ck_assert(t[7].last_beat == 4242);
-    cn_heartbeat_table_free(t, 300);
+    ck_assert(s[7].last_beat == 4242);
+    ck_assert_int_eq(s[7].load, 3);
+    cn_heartbeat_table_free(t);
     ck_assert_ptr_null(cn_heartbeat_table_new(0));
+}
+END_TEST
+
+/* The fair share: a worker yields only to an accepting sibling holding two
+ * connections fewer, within [0, end), never to itself or a released slot. */
+START_TEST(heartbeat_lighter_sibling)
+{
+    cn_heartbeat_table_t *t = cn_heartbeat_table_new(8);
+    cn_heartbeat_t *s = t->slots;
+    for (int i = 0; i < 4; i++)
+        cn_heartbeat_reset(&s[i], cn_now());
+    cn_heartbeat_table_set_end(t, 3);
+    cn_heartbeat_set_load(&s[0], 5);
+    ck_assert(!cn_heartbeat_lighter_exists(t, &s[0], 5)); /* others do not accept */
+    cn_heartbeat_set_load(&s[1], 4);
+    ck_assert(!cn_heartbeat_lighter_exists(t, &s[0], 5)); /* one fewer is even enough */
+    cn_heartbeat_set_load(&s[1], 3);
+    ck_assert(cn_heartbeat_lighter_exists(t, &s[0], 5));
+    ck_assert(!cn_heartbeat_lighter_exists(t, &s[1], 3));
+    cn_heartbeat_release(&s[1]);
+    ck_assert(!cn_heartbeat_lighter_exists(t, &s[0], 5));
+    cn_heartbeat_set_load(&s[3], 0); /* beyond end: not a live worker */
+    ck_assert(!cn_heartbeat_lighter_exists(t, &s[0], 5));
+    cn_heartbeat_table_set_end(t, 4);
+    ck_assert(cn_heartbeat_lighter_exists(t, &s[0], 5));
+    cn_heartbeat_set_load(&s[3], -7); /* any negative: not accepting */
+    ck_assert(!cn_heartbeat_lighter_exists(t, &s[0], 5));
+    ck_assert(!cn_heartbeat_lighter_exists(NULL, &s[0], 5));
+    cn_heartbeat_table_free(t);
 }
 END_TEST
 
@@ -935,6 +967,35 @@ START_TEST(worker_signals_set_flags)
     struct sigaction sa;
     sigaction(SIGTERM, NULL, &sa);
     ck_assert_int_eq(sa.sa_flags & SA_RESTART, 0);
+}
+END_TEST
+
+/* Whether the handler ran on the alternate stack (SS_ONSTACK while in it). */
+static volatile sig_atomic_t handler_on_own_stack = -1;
+
+static void note_stack(int sig)
+{
+    (void)sig;
+    stack_t st;
+    handler_on_own_stack = sigaltstack(NULL, &st) == 0 && (st.ss_flags & SS_ONSTACK) != 0;
+}
+
+/* gevent's handlers (libev's) move to a stack of their own, keeping what
+ * they were: the ASan fix for signals that land on a greenlet's stack. */
+START_TEST(worker_signals_move_to_own_stack)
+{
+    signal(SIGUSR2, note_stack);
+    raise(SIGUSR2);
+    ck_assert_int_eq(handler_on_own_stack, 0);
+    int sigs[] = {SIGUSR2, SIGTERM};
+    ck_assert_int_eq(cn_worker_signals_on_own_stack(sigs, 2), 0);
+    ck_assert_int_eq(cn_worker_signals_on_own_stack(sigs, 1), 0); /* again: same stack */
+    struct sigaction sa;
+    sigaction(SIGUSR2, NULL, &sa);
+    ck_assert(sa.sa_handler == note_stack);
+    ck_assert(sa.sa_flags & SA_ONSTACK);
+    raise(SIGUSR2);
+    ck_assert_int_eq(handler_on_own_stack, 1);
 }
 END_TEST
 
@@ -1010,7 +1071,9 @@ static Suite *arbiter_suite(void)
     tcase_add_test(tc, pidfile_unit);
     tcase_add_test(tc, unix_listener_closed_and_unlinked_at_exit);
     tcase_add_test(tc, heartbeat_unit);
+    tcase_add_test(tc, heartbeat_lighter_sibling);
     tcase_add_test(tc, worker_signals_set_flags);
+    tcase_add_test(tc, worker_signals_move_to_own_stack);
     tcase_add_test(tc, worker_signals_interrupt_blocking_calls);
     tcase_add_test(tc, worker_signals_hold_until_reinstalled);
     suite_add_tcase(s, tc);
