@@ -3,6 +3,7 @@
 #include "workers/worker.h"
 
 #include "py/py_app.h"
+#include "py/py_boot.h"
 #include "py/py_hooks.h"
 #include "py/py_reload.h"
 
@@ -36,6 +37,22 @@ void cn_worker_class_preimport(const cn_worker_class_t *klass)
             PyErr_Clear();
         Py_XDECREF(mod);
     }
+    if (klass->master_entry_points == NULL)
+        return;
+    PyObject *groups = PyList_New(0);
+    for (const char *const *g = klass->master_entry_points; groups && *g != NULL; g++) {
+        PyObject *name = PyUnicode_FromString(*g);
+        if (name == NULL || PyList_Append(groups, name) < 0)
+            Py_CLEAR(groups);
+        Py_XDECREF(name);
+    }
+    PyObject *warm = groups ? cn_py_boot_func("warm_entry_points") : NULL;
+    PyObject *r = warm ? PyObject_CallOneArg(warm, groups) : NULL;
+    if (r == NULL)
+        PyErr_Clear();
+    Py_XDECREF(r);
+    Py_XDECREF(warm);
+    Py_XDECREF(groups);
 }
 
 /* Flush what the app printed: the process leaves with _exit(). */

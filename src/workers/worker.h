@@ -49,6 +49,10 @@ typedef struct cn_worker_class {
      * shares them instead of importing them again. Only modules whose
      * import changes nothing: prepare() still runs in the worker. */
     const char *const *master_imports;
+    /** Optional, NULL-terminated: entry point groups (pkg_resources) whose
+     * requirements the master resolves before it forks, for the same
+     * reason (boot.warm_entry_points). */
+    const char *const *master_entry_points;
     /** Serve until told to stop; returns the worker's exit status. Called
      * with the GIL held. */
     int (*run)(cn_worker_t *w);
@@ -58,8 +62,9 @@ typedef struct cn_worker_class {
  * not built. */
 const cn_worker_class_t *cn_worker_class_find(const char *name);
 
-/** In the master: import klass's master_imports. One that fails is left to
- * the worker, which reports it. GIL held. */
+/** In the master: import klass's master_imports and resolve its
+ * master_entry_points. What fails is left to the worker, which reports it.
+ * GIL held. */
 void cn_worker_class_preimport(const cn_worker_class_t *klass);
 
 /*

@@ -134,3 +134,28 @@ def test_format_exception_gives_the_whole_traceback(boot):
         text = boot.format_exception(e)
     assert text.startswith('Traceback (most recent call last):')
     assert text.endswith('ValueError: boom')
+
+
+def test_warm_entry_points_caches_what_gevents_plugins_require(boot):
+    """What the master does for the gevent class: afterwards loading the
+    plugin resolves its requirements from the cache."""
+    pkg_resources = pytest.importorskip('pkg_resources')
+    group = 'gevent.plugins.monkey.will_patch_all'
+    eps = list(pkg_resources.iter_entry_points(group))
+    if not eps:
+        pytest.skip('gevent is not installed')
+    dist = eps[0].dist
+    dist.__dict__.pop('_Distribution__dep_map', None)
+    boot.warm_entry_points([group, 'no.such.group'])
+    assert '_Distribution__dep_map' in dist.__dict__
+
+
+def test_warm_entry_points_leaves_a_broken_requirement_to_the_worker(boot, monkeypatch):
+    pkg_resources = pytest.importorskip('pkg_resources')
+
+    class Broken:
+        def require(self):
+            raise pkg_resources.DistributionNotFound('missing', ['x'])
+
+    monkeypatch.setattr(pkg_resources, 'iter_entry_points', lambda group: [Broken()])
+    boot.warm_entry_points(['any'])  # does not raise
