@@ -89,7 +89,6 @@ typedef struct gevent_worker {
     size_t nconns;
     bool stopping;
     bool quick;
-    bool retiring;               /* asked the master for a replacement */
 } gevent_worker_t;
 
 static int gevent_prepare(cn_worker_t *w);
@@ -533,12 +532,8 @@ static void check_deadlines(gevent_worker_t *gw)
             else
                 PyErr_Clear();
             Py_XDECREF(type);
-        } else if (now - g->started >= limit + gw->w->timeouts.graceful && !gw->retiring) {
-            cn_log_error("Worker (pid:%d): a request still runs %.0f s after its deadline: "
-                         "asking for a replacement",
-                         (int)getpid(), gw->w->timeouts.graceful);
-            gw->retiring = true;
-            cn_heartbeat_retire(gw->w->ctx->heartbeat); /* then TERM: the others finish */
+        } else if (now - g->started >= limit + gw->w->timeouts.graceful) {
+            cn_worker_request_stuck(gw->w);
         }
     }
 }

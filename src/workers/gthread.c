@@ -88,7 +88,6 @@ typedef struct gworker {
     bool accepting;
     int stopping;                /* read by pool threads: atomic */
     bool quick;
-    bool retiring;               /* asked the master for a replacement */
     ev_tstamp stop_deadline;
 } gworker_t;
 
@@ -431,12 +430,8 @@ static void deadlines_on_timer(struct ev_loop *loop, ev_timer *t, int revents)
             continue;
         if (!g->overdue) {
             deadline_passed(gw, g);
-        } else if (now - g->dispatched >= limit + gw->w->timeouts.graceful && !gw->retiring) {
-            cn_log_error("Worker (pid:%d): a request still runs %.0f s after its deadline: "
-                         "asking for a replacement",
-                         (int)getpid(), gw->w->timeouts.graceful);
-            gw->retiring = true;
-            cn_heartbeat_retire(gw->w->ctx->heartbeat); /* then TERM: the others finish */
+        } else if (now - g->dispatched >= limit + gw->w->timeouts.graceful) {
+            cn_worker_request_stuck(gw->w);
         }
     }
 }

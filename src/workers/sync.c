@@ -49,6 +49,7 @@ static int install_interrupt(cn_worker_t *w);
 static void interrupt_app(void);
 static PyObject *raise_exit(PyObject *self, PyObject *args);
 static int install_deadline(cn_worker_t *w);
+static int set_python_handler(int signum, PyObject *fn, const char *what);
 static void deadline_arm(double seconds);
 static PyObject *on_deadline(PyObject *self, PyObject *args);
 
@@ -175,14 +176,7 @@ static int install_interrupt(cn_worker_t *w)
     PyObject *self = PyCapsule_New(w, "cunicorn.sync_worker", NULL);
     PyObject *fn = self ? PyCFunction_New(&def, self) : NULL;
     Py_XDECREF(self); /* fn holds it */
-    PyObject *signal = fn ? PyImport_ImportModule("signal") : NULL;
-    PyObject *old = signal ? PyObject_CallMethod(signal, "signal", "iO", SIGINT, fn) : NULL;
-    int rc = old != NULL ? 0 : -1;
-    if (rc < 0)
-        cn_py_log_exception(CN_LOG_ERROR, "Cannot install the sync worker's INT handler");
-    Py_XDECREF(old);
-    Py_XDECREF(signal);
-    Py_XDECREF(fn);
+    int rc = set_python_handler(SIGINT, fn, "Cannot install the sync worker's INT handler");
     if (rc == 0 && w->cfg->request_timeout > 0)
         rc = install_deadline(w);
     cn_worker_signals_install(&w->flags);
@@ -205,12 +199,19 @@ static int install_deadline(cn_worker_t *w)
         cn_log_error("request_timeout: cannot create the timer: %s", strerror(errno));
         return -1;
     }
-    PyObject *fn = PyCFunction_New(&def, NULL);
+    return set_python_handler(SIGALRM, PyCFunction_New(&def, NULL),
+                              "Cannot install the request_timeout handler");
+}
+
+/* signal.signal(signum, fn), stealing fn (NULL: an exception is set). 0, or
+ * -1 after logging `what` with the exception. GIL held, main thread. */
+static int set_python_handler(int signum, PyObject *fn, const char *what)
+{
     PyObject *signal = fn ? PyImport_ImportModule("signal") : NULL;
-    PyObject *old = signal ? PyObject_CallMethod(signal, "signal", "iO", SIGALRM, fn) : NULL;
+    PyObject *old = signal ? PyObject_CallMethod(signal, "signal", "iO", signum, fn) : NULL;
     int rc = old != NULL ? 0 : -1;
     if (rc < 0)
-        cn_py_log_exception(CN_LOG_ERROR, "Cannot install the request_timeout handler");
+        cn_py_log_exception(CN_LOG_ERROR, what);
     Py_XDECREF(old);
     Py_XDECREF(signal);
     Py_XDECREF(fn);

@@ -262,6 +262,17 @@ int cn_worker_accept(const cn_listener_t *l, struct sockaddr_storage *peer, sock
     return fd;
 }
 
+void cn_worker_request_stuck(cn_worker_t *w)
+{
+    if (w->retiring)
+        return;
+    cn_log_error("Worker (pid:%d): a request still runs %.0f s after its deadline: "
+                 "asking for a replacement",
+                 (int)getpid(), w->timeouts.graceful);
+    w->retiring = true;
+    cn_heartbeat_retire(w->ctx->heartbeat);
+}
+
 bool cn_worker_accept_yield(cn_worker_t *w, size_t conns)
 {
     int load = conns > INT_MAX ? INT_MAX : (int)conns;

@@ -34,6 +34,7 @@ typedef struct cn_worker {
                                  path must not take the GIL again */
     bool stop_hook_ran;       /* worker_int/worker_abort called (once) */
     double yielding_since;    /* cn_now() of the burst's first accept yield, or 0 */
+    bool retiring;            /* asked the master for a replacement */
     cn_hook_info_t me;        /* this worker, as the server hooks see it */
 } cn_worker_t;
 
@@ -98,6 +99,11 @@ bool cn_worker_tickets_left(const cn_worker_t *w);
  * noticed (sync: inside the interrupted app, so the hook sees its stack),
  * and cn_worker_main after run() if the class has not. */
 void cn_worker_stop_hook(cn_worker_t *w);
+
+/** A request still runs graceful_timeout after its request_timeout: ask
+ * the master, once, for a replacement, which then stops this worker with
+ * TERM so that its other requests finish (gthread, gevent). */
+void cn_worker_request_stuck(cn_worker_t *w);
 
 /** The arbiter's worker entry point (ud is the const cn_config_t *). */
 int cn_worker_main(void *ud, cn_worker_ctx_t *ctx);
