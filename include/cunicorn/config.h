@@ -164,6 +164,10 @@ struct cn_foreign_setting;
 int cn_config_foreign(cn_config_t *cfg, const struct cn_foreign_setting *f,
                       const char *value_repr, char *err) CN_NODISCARD;
 
+/** Whether a source set `name` (a default, even one taken from $PORT or
+ * $WEB_CONCURRENCY, is not given). */
+bool cn_config_given(const cn_config_t *cfg, const char *name);
+
 /** After all sources: cross-setting rules (sync + threads > 1 -> gthread,
  * worker_class known, wsgi_app as the app, user/group resolved to
  * owner). Returns 0 or -1 with err. */

@@ -621,6 +621,12 @@ int cn_config_set(cn_config_t *cfg, const char *name, const char *value, enum cn
     return 0;
 }
 
+bool cn_config_given(const cn_config_t *cfg, const char *name)
+{
+    const cn_setting_t *s = cn_setting_find(name);
+    return s != NULL && (cfg->_source[row_index(s)] & SRC_EXPLICIT) != 0;
+}
+
 /* ---- defaults ----------------------------------------------------------- */
 
 /* A positive integer from the environment, or -1. */
