@@ -6,6 +6,7 @@
 #include "py/py_runtime.h"
 #include "workers/worker.h"
 
+#include "cunicorn/activation.h"
 #include "cunicorn/arbiter.h"
 #include "cunicorn/config.h"
 #include "cunicorn/log.h"
@@ -34,7 +35,11 @@ typedef struct settings {
 static struct {
     int argc;
     char **argv;
-    bool inherited_listeners; /* a USR2's new master: the bind setting is not read */
+    /* the sockets a USR2's old master or systemd passed in, adopted at start
+     * and in every generation's listeners from then on (the fds are theirs) */
+    cn_listener_t *inherited;
+    size_t ninherited;
+    bool bind_ignored; /* a USR2's new master: the bind setting is not read */
     settings_t gens[2];
     settings_t *cur;            /* the generation that serves */
     settings_t *next;           /* while a reload boots */
@@ -46,13 +51,15 @@ static int read_settings(cn_config_t *cfg, int argc, char **argv, int *code, cha
 static int reload_settings(void *ud, cn_arbiter_config_t *next);
 static void reload_end(void *ud, bool commit);
 static void arbiter_settings(cn_arbiter_config_t *acfg, settings_t *gen);
-static int open_listeners(const cn_config_t *cfg, const char *const *specs, size_t nspecs,
-                          cn_listener_t **out, size_t *n);
+static int adopt_inherited(const cn_activation_t *activation, pid_t *old_master, char *err);
+static int open_listeners(settings_t *gen, const settings_t *cur, int tries, char *err);
 static int apply_environment(const cn_config_t *cfg, char *err);
 static int open_logs(const cn_config_t *cfg, char *err);
 static void warn_ignored(const cn_config_t *cfg);
 static int open_listener(const cn_config_t *cfg, cn_listener_t *l, const cn_addr_t *addr,
                          char *err);
+static bool same_address(const cn_addr_t *a, const cn_addr_t *b);
+static void drop_listeners(settings_t *gen, const settings_t *other);
 
 /* One line naming the accepted-and-ignored Gunicorn settings given. */
 static void warn_ignored(const cn_config_t *cfg)
@@ -110,6 +117,10 @@ int main(int argc, char **argv)
     }
     if (apply_environment(&cfg, err) < 0 || cn_py_apply_paths(&cfg, err) < 0)
         return fail(1, err);
+    /* before --daemon forks: $LISTEN_PID names this process */
+    cn_activation_t activation;
+    if (cn_activation_take(&activation, err) < 0)
+        return fail(1, err);
     if (cfg.check_config) {
         int code;
         PyObject *app = cn_py_app_load(cfg.app_uri, &code);
@@ -134,10 +145,8 @@ int main(int argc, char **argv)
         return 1; /* logged; Gunicorn's master dies of the exception: 1 */
     cn_hook_info_t master = {.server_pid = getpid(), .num_workers = cfg.workers};
     (void)cn_py_hook_run(CN_HOOK_ON_STARTING, &master);
-    char inherited[64][32];
     pid_t old_master = 0;
-    int ninherited = cn_reexec_inherited(inherited, CN_ARRAY_LEN(inherited), &old_master, err);
-    if (ninherited < 0)
+    if (adopt_inherited(&activation, &old_master, err) < 0)
         return fail(1, err);
     /* Refuse to start over a live instance before touching its sockets (the
      * new master of an upgrade writes PIDFILE.2 while the old one lives). */
@@ -147,17 +156,12 @@ int main(int argc, char **argv)
                 cfg.pidfile);
         return 1;
     }
-    const char *inherited_specs[CN_ARRAY_LEN(inherited)];
-    for (int i = 0; i < ninherited; i++)
-        inherited_specs[i] = inherited[i];
-    server.inherited_listeners = ninherited > 0;
     settings_t *gen = server.cur;
     gen->cfg = cfg; /* moved: the settings live there from now on */
-    if (open_listeners(&gen->cfg,
-                       ninherited > 0 ? inherited_specs : (const char *const *)cfg.bind.items,
-                       ninherited > 0 ? (size_t)ninherited : cfg.bind.n, &gen->listeners,
-                       &gen->nlisteners) < 0)
+    if (open_listeners(gen, NULL, 5, err) < 0) {
+        cn_log_error("%s", err);
         return 1;
+    }
     cn_arbiter_config_t acfg = {
         .worker_main = cn_worker_main,
         .hook = cn_py_hook_from_arbiter,
@@ -281,36 +285,93 @@ static int open_listener(const cn_config_t *cfg, cn_listener_t *l, const cn_addr
     return rc;
 }
 
-/* Bind every address before forking; Gunicorn retries a busy address five
- * times, a second apart. specs are the bind setting, or after a USR2 the
- * old master's sockets as fd://N (never bound again: the bind setting is
- * not read then, as in Gunicorn). */
-static int open_listeners(const cn_config_t *cfg, const char *const *specs, size_t nspecs,
-                          cn_listener_t **out, size_t *n)
+/* The sockets passed in: after a USR2 the old master's ($GUNICORN_FD, and
+ * the bind setting is not read, as in Gunicorn), else systemd's. */
+static int adopt_inherited(const cn_activation_t *activation, pid_t *old_master, char *err)
 {
-    cn_listener_t *ls = cn_xcalloc(nspecs ? nspecs : 1, sizeof(*ls));
-    char err[CN_ERR_LEN];
-    for (size_t i = 0; i < nspecs; i++) {
-        cn_addr_t addr;
-        if (cn_addr_parse(specs[i], &addr, err) < 0) {
-            cn_log_error("%s", err);
-            return -1;
-        }
-        int tries = 5;
-        while (open_listener(cfg, &ls[i], &addr, err) < 0) {
-            int why = errno; /* before logging, which may change it */
-            cn_log_error("%s", err);
-            if (why != EADDRINUSE || --tries == 0) {
-                cn_log_error("Can't connect to %s", specs[i]);
-                return -1;
-            }
-            cn_log_error("Retrying in 1 second.");
-            sleep(1);
-        }
+    char specs[CN_ACTIVATION_MAX_FDS][32];
+    int n = cn_reexec_inherited(specs, CN_ARRAY_LEN(specs), old_master, err);
+    if (n < 0)
+        return -1;
+    server.bind_ignored = n > 0;
+    if (n == 0) {
+        n = activation->nfds;
+        for (int i = 0; i < n; i++)
+            snprintf(specs[i], sizeof(specs[i]), "fd://%d", CN_ACTIVATION_FIRST_FD + i);
     }
-    *out = ls;
-    *n = nspecs;
+    server.inherited = cn_xcalloc(n ? (size_t)n : 1, sizeof(cn_listener_t));
+    for (int i = 0; i < n; i++) {
+        cn_addr_t addr;
+        if (cn_addr_parse(specs[i], &addr, err) < 0 ||
+            cn_listener_open(&server.inherited[i], &addr, 0, false, err) < 0)
+            return -1;
+        server.ninherited++;
+        if (!server.bind_ignored)
+            cn_log_info("Socket activation: %s%s%s%s", server.inherited[i].url,
+                        activation->names[i][0] ? " (" : "", activation->names[i],
+                        activation->names[i][0] ? ")" : "");
+    }
     return 0;
+}
+
+/* A new listener for addr, retrying a busy address tries - 1 times, a
+ * second apart (Gunicorn: five tries at start). */
+static int open_retrying(const cn_config_t *cfg, cn_listener_t *l, const cn_addr_t *addr,
+                         int tries, char *err)
+{
+    while (open_listener(cfg, l, addr, err) < 0) {
+        if (errno != EADDRINUSE || --tries <= 0)
+            return -1;
+        cn_log_error("%s", err);
+        cn_log_error("Retrying in 1 second.");
+        sleep(1);
+    }
+    return 0;
+}
+
+/* gen's listeners, before it forks: the sockets passed in, then one for
+ * each bind address none of them serves (a --bind naming systemd's socket
+ * is that socket, never bound again, so never unlinked): cur's where it
+ * has the address (a HUP never binds one twice), else a new one. Under
+ * socket activation the default bind is not used; after a USR2 bind is not
+ * read. cur is NULL at start. On failure err names the address. */
+static int open_listeners(settings_t *gen, const settings_t *cur, int tries, char *err)
+{
+    const cn_strlist_t *bind = &gen->cfg.bind;
+    bool use_bind =
+        !server.bind_ignored && (server.ninherited == 0 || cn_config_given(&gen->cfg, "bind"));
+    size_t nbind = use_bind ? bind->n : 0;
+    gen->listeners = cn_xcalloc(server.ninherited + nbind + 1, sizeof(cn_listener_t));
+    gen->nlisteners = 0;
+    for (size_t i = 0; i < server.ninherited; i++)
+        gen->listeners[gen->nlisteners++] = server.inherited[i];
+    for (size_t i = 0; i < nbind; i++) {
+        cn_addr_t addr;
+        if (cn_addr_parse(bind->items[i], &addr, err) < 0)
+            goto fail;
+        bool passed_in = false;
+        for (size_t j = 0; j < server.ninherited && !passed_in; j++)
+            passed_in = cn_listener_is_at(&server.inherited[j], &addr);
+        if (passed_in)
+            continue;
+        cn_listener_t *l = &gen->listeners[gen->nlisteners];
+        const cn_listener_t *have = NULL;
+        for (size_t j = 0; cur != NULL && j < cur->nlisteners && have == NULL; j++)
+            if (same_address(&cur->listeners[j].addr, &addr))
+                have = &cur->listeners[j];
+        if (have != NULL) {
+            *l = *have;
+        } else if (open_retrying(&gen->cfg, l, &addr, tries, err) < 0) {
+            cn_log_error("%s", err);
+            cn_err(err, "Can't connect to %s", bind->items[i]);
+            goto fail;
+        }
+        gen->nlisteners++;
+    }
+    return 0;
+fail:
+    drop_listeners(gen, cur);
+    return -1;
 }
 
 /* ---- HUP: the settings read again ------------------------------------------- */
@@ -330,64 +391,46 @@ static bool same_address(const cn_addr_t *a, const cn_addr_t *b)
     return false;
 }
 
-static bool holds_fd(const settings_t *gen, int fd)
+static bool holds_fd(const cn_listener_t *ls, size_t n, int fd)
 {
-    for (size_t i = 0; i < gen->nlisteners; i++)
-        if (gen->listeners[i].fd == fd)
+    for (size_t i = 0; i < n; i++)
+        if (ls[i].fd == fd)
             return true;
     return false;
 }
 
-/* Close gen's listeners that other does not use, and free gen's array. */
+/* Close gen's listeners that other (NULL: none) and the server's passed-in
+ * sockets do not use, and free gen's array. */
 static void drop_listeners(settings_t *gen, const settings_t *other)
 {
-    if (gen->listeners == other->listeners)
+    if (other != NULL && gen->listeners == other->listeners)
         return;
     for (size_t i = 0; i < gen->nlisteners; i++) {
         cn_listener_t *l = &gen->listeners[i];
-        if (l->fd >= 0 && !holds_fd(other, l->fd))
+        if (l->fd >= 0 && !(other && holds_fd(other->listeners, other->nlisteners, l->fd)) &&
+            !holds_fd(server.inherited, server.ninherited, l->fd))
             cn_listener_close(l, l->addr.kind == CN_ADDR_UNIX);
     }
     free(gen->listeners);
     gen->listeners = NULL;
 }
 
-/* gen's listeners for its bind setting: the current ones where the address
- * is the same (a socket is never bound twice), new ones where it is new, as
- * Gunicorn applies a changed bind on HUP. After a USR2 the sockets are the
- * inherited ones, whatever bind says. */
+/* gen's listeners: cur's own array when the bind setting is the same, else
+ * open_listeners (sharing what both bind), as Gunicorn applies a changed
+ * bind on HUP. */
 static int reload_listeners(const settings_t *cur, settings_t *gen, char *err)
 {
     const cn_strlist_t *bind = &gen->cfg.bind;
-    bool same = bind->n == cur->cfg.bind.n;
+    bool same = bind->n == cur->cfg.bind.n &&
+                cn_config_given(&gen->cfg, "bind") == cn_config_given(&cur->cfg, "bind");
     for (size_t i = 0; same && i < bind->n; i++)
         same = strcmp(bind->items[i], cur->cfg.bind.items[i]) == 0;
-    if (same || server.inherited_listeners) {
+    if (same || server.bind_ignored) {
         gen->listeners = cur->listeners;
         gen->nlisteners = cur->nlisteners;
         return 0;
     }
-    gen->listeners = cn_xcalloc(bind->n ? bind->n : 1, sizeof(cn_listener_t));
-    gen->nlisteners = 0;
-    for (size_t i = 0; i < bind->n; i++) {
-        cn_listener_t *l = &gen->listeners[gen->nlisteners];
-        cn_addr_t addr;
-        if (cn_addr_parse(bind->items[i], &addr, err) < 0)
-            goto fail;
-        const cn_listener_t *have = NULL;
-        for (size_t j = 0; j < cur->nlisteners && have == NULL; j++)
-            if (same_address(&cur->listeners[j].addr, &addr))
-                have = &cur->listeners[j];
-        if (have != NULL)
-            *l = *have;
-        else if (open_listener(&gen->cfg, l, &addr, err) < 0)
-            goto fail;
-        gen->nlisteners++;
-    }
-    return 0;
-fail:
-    drop_listeners(gen, cur);
-    return -1;
+    return open_listeners(gen, cur, 1, err);
 }
 
 /* The arbiter's reload (HUP, without the GIL): every source read again into

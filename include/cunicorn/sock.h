@@ -40,6 +40,11 @@ typedef struct cn_listener {
  * and errno set (EADDRINUSE: the address is taken). */
 int cn_listener_open(cn_listener_t *l, const cn_addr_t *addr, int backlog, bool reuse_port,
                      char *err) CN_NODISCARD;
+/** Whether l is bound to the address addr names: the same fd, the same
+ * socket file (by path or, for a relative one, by inode), or a TCP address
+ * that resolves to l's. So a bind setting can be satisfied by a socket
+ * systemd passed in, instead of binding it a second time. */
+bool cn_listener_is_at(const cn_listener_t *l, const cn_addr_t *addr);
 /** Connections waiting in a TCP listener's accept queue; -1 where the
  * kernel does not say (unix sockets). */
 int cn_listener_queued(const cn_listener_t *l);

@@ -271,6 +271,57 @@ int cn_listener_open(cn_listener_t *l, const cn_addr_t *addr, int backlog, bool 
     return rc;
 }
 
+/* Whether the socket bound at ss is one of the addresses host:port
+ * resolves to, as open_tcp would bind it. */
+static bool tcp_is_at(const struct sockaddr_storage *ss, const cn_addr_t *a)
+{
+    struct addrinfo hints = {0}, *ai = NULL;
+    char port[16];
+    hints.ai_family = strchr(a->host, ':') != NULL ? AF_INET6 : AF_INET;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    snprintf(port, sizeof(port), "%d", a->port);
+    if (ss->ss_family != hints.ai_family ||
+        getaddrinfo(a->host[0] ? a->host : NULL, port, &hints, &ai) != 0)
+        return false;
+    bool found = false;
+    for (const struct addrinfo *p = ai; p != NULL && !found; p = p->ai_next) {
+        if (p->ai_family == AF_INET) {
+            const struct sockaddr_in *x = (const void *)p->ai_addr, *y = (const void *)ss;
+            found = x->sin_port == y->sin_port && x->sin_addr.s_addr == y->sin_addr.s_addr;
+        } else if (p->ai_family == AF_INET6) {
+            const struct sockaddr_in6 *x = (const void *)p->ai_addr, *y = (const void *)ss;
+            found = x->sin6_port == y->sin6_port &&
+                    memcmp(&x->sin6_addr, &y->sin6_addr, sizeof(x->sin6_addr)) == 0;
+        }
+    }
+    freeaddrinfo(ai);
+    return found;
+}
+
+bool cn_listener_is_at(const cn_listener_t *l, const cn_addr_t *addr)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    struct stat a, b;
+    if (l->fd < 0)
+        return false;
+    switch (addr->kind) {
+    case CN_ADDR_FD:
+        return addr->fd == l->fd;
+    case CN_ADDR_UNIX:
+        if (l->family != AF_UNIX || l->addr.path[0] == '\0')
+            return false;
+        return strcmp(l->addr.path, addr->path) == 0 ||
+               (stat(l->addr.path, &a) == 0 && stat(addr->path, &b) == 0 &&
+                a.st_dev == b.st_dev && a.st_ino == b.st_ino);
+    case CN_ADDR_TCP:
+        return l->family != AF_UNIX && getsockname(l->fd, (struct sockaddr *)&ss, &len) == 0 &&
+               tcp_is_at(&ss, addr);
+    }
+    return false;
+}
+
 int cn_listener_queued(const cn_listener_t *l)
 {
     if (l->fd < 0 || l->family == AF_UNIX)

@@ -430,6 +430,56 @@ START_TEST(fd_flags)
 }
 END_TEST
 
+/* A bind setting satisfied by a socket passed in: same fd, same TCP address
+ * (also through a name that resolves to it), same socket file (also by a
+ * relative path); anything else is not the socket. */
+START_TEST(listener_is_at)
+{
+    cn_addr_t a, q;
+    cn_listener_t t, u;
+    char dir[] = "/tmp/cn_sockXXXXXX", spec[200], err[CN_ERR_LEN] = "";
+
+    ck_assert_int_eq(cn_addr_parse("127.0.0.1:0", &a, err), 0);
+    ck_assert_msg(cn_listener_open(&t, &a, 16, false, err) == 0, "%s", err);
+    snprintf(spec, sizeof(spec), "127.0.0.1:%d", t.port);
+    ck_assert_int_eq(cn_addr_parse(spec, &q, err), 0);
+    ck_assert(cn_listener_is_at(&t, &q));
+    snprintf(spec, sizeof(spec), "localhost:%d", t.port);
+    ck_assert_int_eq(cn_addr_parse(spec, &q, err), 0);
+    ck_assert(cn_listener_is_at(&t, &q));
+    snprintf(spec, sizeof(spec), "127.0.0.1:%d", t.port == 65535 ? 1 : t.port + 1);
+    ck_assert_int_eq(cn_addr_parse(spec, &q, err), 0);
+    ck_assert(!cn_listener_is_at(&t, &q));
+    snprintf(spec, sizeof(spec), "0.0.0.0:%d", t.port);
+    ck_assert_int_eq(cn_addr_parse(spec, &q, err), 0);
+    ck_assert(!cn_listener_is_at(&t, &q));
+    snprintf(spec, sizeof(spec), "[::1]:%d", t.port);
+    ck_assert_int_eq(cn_addr_parse(spec, &q, err), 0);
+    ck_assert(!cn_listener_is_at(&t, &q));
+    snprintf(spec, sizeof(spec), "fd://%d", t.fd);
+    ck_assert_int_eq(cn_addr_parse(spec, &q, err), 0);
+    ck_assert(cn_listener_is_at(&t, &q));
+
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(spec, sizeof(spec), "unix:%s/app.sock", dir);
+    ck_assert_int_eq(cn_addr_parse(spec, &a, err), 0);
+    ck_assert_msg(cn_listener_open(&u, &a, 16, false, err) == 0, "%s", err);
+    ck_assert(cn_listener_is_at(&u, &a));
+    ck_assert(!cn_listener_is_at(&t, &a));
+    ck_assert(!cn_listener_is_at(&u, &q));
+    ck_assert_int_eq(chdir(dir), 0);
+    ck_assert_int_eq(cn_addr_parse("unix:app.sock", &q, err), 0);
+    ck_assert(cn_listener_is_at(&u, &q));
+    ck_assert_int_eq(cn_addr_parse("unix:other.sock", &q, err), 0);
+    ck_assert(!cn_listener_is_at(&u, &q));
+
+    cn_listener_close(&u, true);
+    ck_assert(!cn_listener_is_at(&u, &a)); /* closed */
+    cn_listener_close(&t, true);
+    ck_assert_int_eq(rmdir(dir), 0);
+}
+END_TEST
+
 static Suite *sock_suite(void)
 {
     Suite *s = suite_create("sock");
@@ -450,6 +500,7 @@ static Suite *sock_suite(void)
     tcase_add_test(tc, unix_in_use_by_live_listener_is_replaced);
     tcase_add_test(tc, fd_adopt);
     tcase_add_test(tc, fd_adopt_rejects);
+    tcase_add_test(tc, listener_is_at);
     tcase_add_test(tc, peer_name);
     tcase_add_test(tc, fd_flags);
     suite_add_tcase(s, tc);
