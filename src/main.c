@@ -11,6 +11,7 @@
 #include "cunicorn/config.h"
 #include "cunicorn/log.h"
 #include "cunicorn/daemon.h"
+#include "cunicorn/notify.h"
 #include "cunicorn/pidfile.h"
 #include "cunicorn/proctitle.h"
 #include "cunicorn/reexec.h"
@@ -51,7 +52,17 @@ static int read_settings(cn_config_t *cfg, int argc, char **argv, int *code, cha
 static int reload_settings(void *ud, cn_arbiter_config_t *next);
 static void reload_end(void *ud, bool commit);
 static void arbiter_settings(cn_arbiter_config_t *acfg, settings_t *gen);
-static int adopt_inherited(const cn_activation_t *activation, pid_t *old_master, char *err);
+/* The sockets passed in, as the environment names them. */
+typedef struct handover {
+    char specs[CN_ACTIVATION_MAX_FDS][32]; /* "fd://N" */
+    int n;
+    bool upgrade;     /* a USR2's old master passed them, else systemd */
+    pid_t old_master; /* upgrade: $GUNICORN_PID */
+    cn_activation_t activation;
+} handover_t;
+
+static int take_handover(handover_t *h, char *err);
+static int adopt_inherited(const handover_t *h, char *err);
 static int open_listeners(settings_t *gen, const settings_t *cur, int tries, char *err);
 static int apply_environment(const cn_config_t *cfg, char *err);
 static int open_logs(const cn_config_t *cfg, char *err);
@@ -94,12 +105,15 @@ int main(int argc, char **argv)
     server.argc = argc;
     server.argv = argv;
     server.cur = &server.gens[0];
+    char err[CN_ERR_LEN];
+    handover_t handover;
+    if (take_handover(&handover, err) < 0)
+        return fail(1, err);
     cn_config_t cfg;
     cn_config_init(&cfg);
     int rc = load_settings(&cfg, argc, argv);
     if (rc >= 0)
         return rc;
-    char err[CN_ERR_LEN];
     if (cfg.print_config) {
         cn_config_print(&cfg, stdout);
         return 0;
@@ -109,6 +123,8 @@ int main(int argc, char **argv)
     if (open_logs(&cfg, err) < 0)
         return fail(1, err);
     warn_ignored(&cfg);
+    if (cn_config_workers_note(&cfg, err))
+        cn_log_info("%s", err);
     const cn_worker_class_t *klass = cn_worker_class_find(cfg.worker_class);
     if (klass == NULL) {
         snprintf(err, sizeof(err), "worker class '%s' is not available in this build",
@@ -116,10 +132,6 @@ int main(int argc, char **argv)
         return fail(1, err);
     }
     if (apply_environment(&cfg, err) < 0 || cn_py_apply_paths(&cfg, err) < 0)
-        return fail(1, err);
-    /* before --daemon forks: $LISTEN_PID names this process */
-    cn_activation_t activation;
-    if (cn_activation_take(&activation, err) < 0)
         return fail(1, err);
     if (cfg.check_config) {
         int code;
@@ -129,7 +141,7 @@ int main(int argc, char **argv)
     }
     /* where Gunicorn detaches: before the hooks, preload and binding; not
      * again in the new master of a USR2 upgrade */
-    if (cfg.daemon && getenv("GUNICORN_FD") == NULL) {
+    if (cfg.daemon && !handover.upgrade) {
         cn_py_before_fork();
         if (cn_daemonize(cfg.enable_stdio_inheritance, err) < 0)
             return fail(1, err);
@@ -141,13 +153,17 @@ int main(int argc, char **argv)
         return fail(1, err);
     cn_worker_class_preimport(klass);
     int load_code;
-    if (cfg.preload_app && cn_py_app_preload(cfg.app_uri, &load_code) < 0)
+    if (cfg.preload_app)
+        cn_notify_extend_start(); /* the import may outlast TimeoutStartSec */
+    int preloaded = cfg.preload_app ? cn_py_app_preload(cfg.app_uri, &load_code) : 0;
+    cn_notify_extend_stop();
+    if (preloaded < 0)
         return 1; /* logged; Gunicorn's master dies of the exception: 1 */
     cn_hook_info_t master = {.server_pid = getpid(), .num_workers = cfg.workers};
     (void)cn_py_hook_run(CN_HOOK_ON_STARTING, &master);
-    pid_t old_master = 0;
-    if (adopt_inherited(&activation, &old_master, err) < 0)
+    if (adopt_inherited(&handover, err) < 0)
         return fail(1, err);
+    pid_t old_master = handover.old_master;
     /* Refuse to start over a live instance before touching its sockets (the
      * new master of an upgrade writes PIDFILE.2 while the old one lives). */
     int running = cfg.pidfile != NULL && old_master == 0 ? cn_pidfile_validate(cfg.pidfile) : 0;
@@ -285,31 +301,44 @@ static int open_listener(const cn_config_t *cfg, cn_listener_t *l, const cn_addr
     return rc;
 }
 
-/* The sockets passed in: after a USR2 the old master's ($GUNICORN_FD, and
- * the bind setting is not read, as in Gunicorn), else systemd's. */
-static int adopt_inherited(const cn_activation_t *activation, pid_t *old_master, char *err)
+/* First thing in main(): the variables that pass sockets in are read and
+ * removed before the interpreter copies the environment into os.environ,
+ * so neither the workers nor the app see them; and before --daemon forks,
+ * while $LISTEN_PID still names this process. After a USR2 the sockets
+ * are the old master's ($GUNICORN_FD), else systemd's. */
+static int take_handover(handover_t *h, char *err)
 {
-    char specs[CN_ACTIVATION_MAX_FDS][32];
-    int n = cn_reexec_inherited(specs, CN_ARRAY_LEN(specs), old_master, err);
-    if (n < 0)
+    memset(h, 0, sizeof(*h));
+    if (cn_activation_take(&h->activation, err) < 0)
         return -1;
-    server.bind_ignored = n > 0;
-    if (n == 0) {
-        n = activation->nfds;
-        for (int i = 0; i < n; i++)
-            snprintf(specs[i], sizeof(specs[i]), "fd://%d", CN_ACTIVATION_FIRST_FD + i);
+    h->n = cn_reexec_inherited(h->specs, CN_ARRAY_LEN(h->specs), &h->old_master, err);
+    if (h->n < 0)
+        return -1;
+    h->upgrade = h->n > 0;
+    if (!h->upgrade) {
+        h->n = h->activation.nfds;
+        for (int i = 0; i < h->n; i++)
+            snprintf(h->specs[i], sizeof(h->specs[i]), "fd://%d", CN_ACTIVATION_FIRST_FD + i);
     }
-    server.inherited = cn_xcalloc(n ? (size_t)n : 1, sizeof(cn_listener_t));
-    for (int i = 0; i < n; i++) {
+    return 0;
+}
+
+/* The sockets passed in become server.inherited; after a USR2 the bind
+ * setting is not read, as in Gunicorn. */
+static int adopt_inherited(const handover_t *h, char *err)
+{
+    server.bind_ignored = h->upgrade;
+    server.inherited = cn_xcalloc(h->n ? (size_t)h->n : 1, sizeof(cn_listener_t));
+    for (int i = 0; i < h->n; i++) {
         cn_addr_t addr;
-        if (cn_addr_parse(specs[i], &addr, err) < 0 ||
+        if (cn_addr_parse(h->specs[i], &addr, err) < 0 ||
             cn_listener_open(&server.inherited[i], &addr, 0, false, err) < 0)
             return -1;
         server.ninherited++;
-        if (!server.bind_ignored)
+        const char *name = h->activation.names[i];
+        if (!h->upgrade)
             cn_log_info("Socket activation: %s%s%s%s", server.inherited[i].url,
-                        activation->names[i][0] ? " (" : "", activation->names[i],
-                        activation->names[i][0] ? ")" : "");
+                        name[0] ? " (" : "", name, name[0] ? ")" : "");
     }
     return 0;
 }

@@ -20,6 +20,7 @@ typedef struct cn_heartbeat {
     int retire;       /* 1: the worker asks to be replaced; atomic */
     int load;         /* open connections while accepting, else -1; atomic */
     int unused;
+    uint64_t requests; /* begun by the worker so far; atomic */
 } cn_heartbeat_t;
 
 /* The mapping: the slots, and how far a worker looks for its siblings. */
@@ -52,6 +53,13 @@ void cn_heartbeat_set_load(cn_heartbeat_t *hb, int conns);
  * reconnecting keep-alive client. NULL table: false. */
 bool cn_heartbeat_lighter_exists(const cn_heartbeat_table_t *t, const cn_heartbeat_t *me,
                                  int load);
+
+/** Worker side: publish how many requests the worker has begun (one
+ * relaxed store; the master sums them for systemd's STATUS=). NULL does
+ * nothing. */
+void cn_heartbeat_set_requests(cn_heartbeat_t *hb, uint64_t requests);
+/** The slot's last published request count. */
+uint64_t cn_heartbeat_requests(const cn_heartbeat_t *hb);
 
 /** Master side: map a table of nslots zeroed slots, end 0. NULL + errno on
  * failure. The caller owns the mapping and releases it with

@@ -28,10 +28,12 @@
 #include "cunicorn/buf.h"
 #include "cunicorn/heartbeat.h"
 #include "cunicorn/log.h"
+#include "cunicorn/notify.h"
 #include "cunicorn/pidfile.h"
 #include "cunicorn/procmem.h"
 #include "cunicorn/proctitle.h"
 #include "cunicorn/reexec.h"
+#include "cunicorn/timeouts.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -45,7 +47,7 @@
 #include <unistd.h>
 
 #define MASTER_NAME "Master"
-#define MIN_SLOTS 1024       /* heartbeat slots (24 bytes each) */
+#define MIN_SLOTS 1024       /* heartbeat slots (32 bytes each) */
 #define LOOP_TIMEOUT_MS 1000 /* Gunicorn's select() timeout */
 #define QUICK_DEATH 1.0       /* s: a worker crashing sooner counts toward a fork storm */
 #define MAX_RESPAWN_DELAY 1.0 /* s */
@@ -53,6 +55,9 @@
 #define MAX_SIGS_PER_WAKEUP 64
 #define MEMORY_CHECK_EVERY 1.0 /* s between two max_worker_memory samples */
 #define NMASTER_SIGNALS 11
+#define NOTIFY_BOOT_POLL_MS 50 /* how soon READY=1 follows the last worker's boot */
+#define NOTIFY_STATUS_EVERY 1.0 /* s between two STATUS= updates */
+#define NOTIFY_EXTEND_USEC 10000000ull /* EXTEND_TIMEOUT_USEC while workers boot */
 
 enum stop_mode { STOP_NONE, STOP_GRACEFUL, STOP_QUICK };
 
@@ -96,6 +101,14 @@ typedef struct arbiter {
     struct sigaction saved[NMASTER_SIGNALS];
     pid_t reexec_pid; /* the new master a USR2 started, until it is reaped */
     pid_t old_master; /* we are that new master: the old one's pid, until it exits */
+    /* systemd (notify.h): what the service manager was told */
+    bool ready_notified;    /* READY=1 for the generation that serves */
+    bool stop_notified;     /* STOPPING=1 (or the hand-over to a new master) */
+    double watchdog;        /* s: $WATCHDOG_USEC, 0: none */
+    double next_watchdog;   /* cn_now() when WATCHDOG=1 is due */
+    double next_status;     /* cn_now() when STATUS= may be sent again */
+    char status[128];       /* the last STATUS= sent */
+    uint64_t requests_gone; /* begun by workers that have exited */
 } arbiter_t;
 
 static int arbiter_start(arbiter_t *a);
@@ -140,6 +153,8 @@ static void run_hook(arbiter_t *a, enum cn_hook h, const worker_t *w, int new_va
                      int old_value);
 static void set_num_workers(arbiter_t *a, int n);
 static int ms_until(double t);
+static void notify_progress(arbiter_t *a);
+static void notify_stopping(arbiter_t *a);
 
 static const int master_signals[NMASTER_SIGNALS] = {SIGHUP,   SIGQUIT, SIGINT,  SIGTERM,
                                                     SIGTTIN,  SIGTTOU, SIGUSR1, SIGUSR2,
@@ -179,6 +194,7 @@ static int arbiter_start(arbiter_t *a)
     a->rng = (uint32_t)a->pid * 2654435761u + (uint32_t)(cn_now() * 1000);
     a->num_workers = cfg->workers < 0 ? 0 : cfg->workers;
     a->old_master = cfg->old_master;
+    a->watchdog = cn_notify_watchdog_period(cfg->old_master);
     if (cfg->worker_main == NULL) {
         cn_log_error("no worker_main callback");
         return 1;
@@ -268,11 +284,13 @@ static void arbiter_loop(arbiter_t *a)
         murder_workers(a);
         check_retiring(a);
         manage_workers(a);
+        notify_progress(a);
     }
 }
 
 static int arbiter_halt(arbiter_t *a)
 {
+    notify_stopping(a);
     stop_workers(a, a->stop != STOP_QUICK);
     cn_log_info("Shutting down: %s", MASTER_NAME);
     if (a->reason != NULL)
@@ -400,6 +418,10 @@ static int loop_timeout(arbiter_t *a)
         ms = ms_until(a->spawn_not_before);
     if (a->stop_after > 0 && ms_until(a->stop_after) < ms)
         ms = ms_until(a->stop_after);
+    if (!a->ready_notified && ms > NOTIFY_BOOT_POLL_MS && cn_notify_enabled())
+        ms = NOTIFY_BOOT_POLL_MS; /* READY=1 soon after the workers boot */
+    if (a->watchdog > 0 && ms_until(a->next_watchdog) < ms)
+        ms = ms_until(a->next_watchdog) > 0 ? ms_until(a->next_watchdog) : 0;
     return ms;
 }
 
@@ -414,6 +436,7 @@ static void handle_signal(arbiter_t *a, int sig)
             /* lame duck: a load balancer takes us out of rotation meanwhile */
             cn_log_info("Shutdown delay: serving for %d more seconds before stopping",
                         a->cfg->shutdown_delay);
+            notify_stopping(a);
             a->stop_after = cn_now() + a->cfg->shutdown_delay;
             break;
         }
@@ -469,6 +492,10 @@ static void handle_hup(arbiter_t *a)
 {
     char err[CN_ERR_LEN] = "";
     cn_log_info("Hang up: %s", MASTER_NAME);
+    /* systemd's notify-reload: READY=1 again once a generation serves */
+    (void)cn_notify("RELOADING=1\nMONOTONIC_USEC=%llu\nSTATUS=Reloading",
+                    cn_notify_monotonic_usec());
+    a->ready_notified = false;
     if (a->prev != NULL)
         reload_abort(a, "Another HUP arrived.");
     if (a->cfg->reload != NULL) {
@@ -599,6 +626,7 @@ static void on_worker_exit(arbiter_t *a, pid_t pid, int status)
         a->quick_deaths = 0;
     }
     run_hook(a, CN_HOOK_CHILD_EXIT, &a->workers[i], 0, 0);
+    a->requests_gone += cn_heartbeat_requests(&a->hb->slots[a->workers[i].slot]);
     cn_heartbeat_release(&a->hb->slots[a->workers[i].slot]);
     memmove(&a->workers[i], &a->workers[i + 1], (a->nworkers - (size_t)i - 1) * sizeof(worker_t));
     a->nworkers--;
@@ -964,6 +992,7 @@ static void maybe_promote(arbiter_t *a)
         return;
     cn_log_info("Master has been promoted.");
     a->old_master = 0;
+    a->ready_notified = false; /* READY=1 again, with MAINPID= */
     set_proc_title(a, "master");
     char err[CN_ERR_LEN] = "";
     if (a->cfg->pidfile != NULL && cn_pidfile_rename(&a->pidfile, a->cfg->pidfile, err) != 0)
@@ -997,4 +1026,93 @@ static int ms_until(double t)
 {
     double left = (t - cn_now()) * 1000;
     return left <= 0 ? 0 : left > 1e9 ? 1000000000 : (int)left + 1;
+}
+
+/* ---- systemd ---------------------------------------------------------------- */
+
+/* Workers of the serving generation that have booted, and of all that. */
+static size_t booted_workers(const arbiter_t *a, size_t *current)
+{
+    size_t booted = 0;
+    *current = 0;
+    for (size_t i = 0; i < a->nworkers; i++) {
+        if (a->workers[i].gen == a->gen) {
+            (*current)++;
+            booted += cn_heartbeat_is_booted(&a->hb->slots[a->workers[i].slot]);
+        }
+    }
+    return booted;
+}
+
+/* Whether some booted worker beat within the watchdog period (at least two
+ * beat intervals, so a worker on time never misses one): all of them hung
+ * or stopped means systemd's watchdog should act. */
+static bool workers_beating(const arbiter_t *a, double now)
+{
+    double limit = a->watchdog > 2 * CN_TIMEOUTS_BEAT_MAX ? a->watchdog : 2 * CN_TIMEOUTS_BEAT_MAX;
+    for (size_t i = 0; i < a->nworkers; i++) {
+        const cn_heartbeat_t *hb = &a->hb->slots[a->workers[i].slot];
+        if (cn_heartbeat_is_booted(hb) && cn_heartbeat_age(hb, now) < limit)
+            return true;
+    }
+    return false;
+}
+
+/* Once per loop pass: READY=1 when the serving generation has booted
+ * (after a HUP, once the reload is over; in a USR2's new master, once it
+ * is promoted, with MAINPID=), EXTEND_TIMEOUT_USEC= until then (the app
+ * import may take longer than TimeoutStartSec), STATUS= about once a
+ * second, and WATCHDOG=1 while the workers beat. */
+static void notify_progress(arbiter_t *a)
+{
+    if (!cn_notify_enabled() || a->old_master != 0)
+        return;
+    double now = cn_now();
+    size_t current, booted = booted_workers(a, &current);
+    uint64_t requests = a->requests_gone;
+    for (size_t i = 0; i < a->nworkers; i++)
+        requests += cn_heartbeat_requests(&a->hb->slots[a->workers[i].slot]);
+    bool serving = a->prev == NULL && booted >= (size_t)a->num_workers;
+    char status[sizeof(a->status)];
+    if (serving)
+        snprintf(status, sizeof(status), "%zu workers, %llu requests", booted,
+                 (unsigned long long)requests);
+    else
+        snprintf(status, sizeof(status), "%s: %zu of %d workers booted",
+                 a->prev != NULL ? "Reloading" : "Booting", booted, a->num_workers);
+    if (serving && !a->ready_notified) {
+        a->ready_notified = true;
+        if (a->cfg->old_master != 0)
+            (void)cn_notify("MAINPID=%d\nREADY=1\nSTATUS=%s", (int)a->pid, status);
+        else
+            (void)cn_notify("READY=1\nSTATUS=%s", status);
+        snprintf(a->status, sizeof(a->status), "%s", status);
+        a->next_status = now + NOTIFY_STATUS_EVERY;
+    } else if (now >= a->next_status) {
+        a->next_status = now + NOTIFY_STATUS_EVERY;
+        if (!a->ready_notified)
+            (void)cn_notify("EXTEND_TIMEOUT_USEC=%llu\nSTATUS=%s", NOTIFY_EXTEND_USEC, status);
+        else if (strcmp(status, a->status) != 0)
+            (void)cn_notify("STATUS=%s", status);
+        snprintf(a->status, sizeof(a->status), "%s", status);
+    }
+    if (a->watchdog > 0 && now >= a->next_watchdog && workers_beating(a, now)) {
+        (void)cn_notify("WATCHDOG=1");
+        a->next_watchdog = now + a->watchdog / 2;
+    }
+}
+
+/* The stop begins (TERM, INT, QUIT, a worker that could not boot): STOPPING=1,
+ * once. An old master that leaves a USR2's new master serving hands the
+ * service over instead: the new master is the main process from now on. */
+static void notify_stopping(arbiter_t *a)
+{
+    if (a->stop_notified)
+        return;
+    a->stop_notified = true;
+    if (a->reexec_pid != 0)
+        (void)cn_notify("MAINPID=%d\nSTATUS=Handed over to the new master",
+                        (int)a->reexec_pid);
+    else
+        (void)cn_notify("STOPPING=1\nSTATUS=Stopping");
 }

@@ -87,8 +87,20 @@ void cn_heartbeat_table_set_end(cn_heartbeat_table_t *table, size_t end)
     __atomic_store_n(&table->end, end, __ATOMIC_RELAXED);
 }
 
+void cn_heartbeat_set_requests(cn_heartbeat_t *hb, uint64_t requests)
+{
+    if (hb != NULL)
+        __atomic_store_n(&hb->requests, requests, __ATOMIC_RELAXED);
+}
+
+uint64_t cn_heartbeat_requests(const cn_heartbeat_t *hb)
+{
+    return __atomic_load_n(&hb->requests, __ATOMIC_RELAXED);
+}
+
 void cn_heartbeat_reset(cn_heartbeat_t *hb, double now)
 {
+    __atomic_store_n(&hb->requests, 0, __ATOMIC_RELAXED);
     __atomic_store(&hb->last_beat, &now, __ATOMIC_RELAXED);
     __atomic_store_n(&hb->booted, 0, __ATOMIC_RELAXED);
     __atomic_store_n(&hb->retire, 0, __ATOMIC_RELAXED);

@@ -224,7 +224,8 @@ void cn_worker_ticket_return(cn_worker_t *w, bool *ticket)
 bool cn_worker_request_begin(cn_worker_t *w, bool *ticket, bool keep)
 {
     cn_worker_ticket_return(w, ticket);
-    if (++w->requests == w->max_requests) {
+    cn_heartbeat_set_requests(w->ctx->heartbeat, ++w->requests);
+    if (w->requests == w->max_requests) {
         cn_log_info("Autorestarting worker after current request.");
         w->flags.stop = 1;
     }
