@@ -3,13 +3,14 @@
  * Owns: one row per setting (name, CLI flags, type, default, validator, help)
  * from which the CLI parser, $CUNICORN_CMD_ARGS, config-file values (handed
  * over as strings by the Python glue), --help and --print-config all come;
- * precedence (CLI > env args > config file > defaults); the default worker
- * count (affinity mask + cgroup v2 cpu.max).
+ * precedence (CLI > env args > config file > defaults); the worker count
+ * when it is not a number given (cpus.h counts the CPUs), and why.
  * Must not: include Python.h, exit(), or print except where a function says. */
 #ifndef CUNICORN_CONFIG_H
 #define CUNICORN_CONFIG_H
 
 #include "cunicorn/common.h"
+#include "cunicorn/cpus.h"
 #include "cunicorn/owner.h"
 
 #include <stdio.h>
@@ -27,6 +28,13 @@ enum cn_setting_type {
     CN_T_BOOL,    /* flag on the CLI; true/false/1/0/yes/no elsewhere */
     CN_T_STR,     /* char * (NULL = None) */
     CN_T_LIST,    /* cn_strlist_t: repeatable flag, appends */
+};
+
+/* How the worker count was decided. */
+enum cn_workers_from {
+    CN_WORKERS_CPUS,  /* (2 x usable CPUs) + 1: the default, or "auto" */
+    CN_WORKERS_ENV,   /* the default, from $WEB_CONCURRENCY */
+    CN_WORKERS_GIVEN, /* a number, from any source */
 };
 
 typedef struct cn_strlist {
@@ -99,6 +107,10 @@ typedef struct cn_config {
     /* not settings: the accepted-and-ignored Gunicorn settings that were
      * given (config_foreign.h), for main's one warning line */
     cn_strlist_t ignored;
+    /* not settings: how workers was decided, and the CPUs it counted when
+     * workers_from is CN_WORKERS_CPUS */
+    enum cn_workers_from workers_from;
+    cn_cpus_t cpus;
     /* not a setting: user/group as ids, resolved once by cn_config_finish */
     cn_owner_t owner;
     /* bookkeeping: which source set each setting (index = table row) */
@@ -180,11 +192,20 @@ void cn_config_print(const cn_config_t *cfg, FILE *out);
 void cn_config_help(FILE *out);
 /** docs/settings.md, generated from the table. */
 void cn_config_markdown(FILE *out);
+/** docs/cunicorn.1, the man page, generated from the table (manpage.c). */
+void cn_config_manpage(FILE *out);
+struct cn_buf;
+/** Append a setting's default as the generated docs show it, with `code`
+ * marked by backticks: the value of defaults (cn_config_init's), or a
+ * description where it depends on the machine or the environment. */
+void cn_config_doc_default(struct cn_buf *b, const cn_setting_t *s, const cn_config_t *defaults);
 
-/** (2 x usable CPUs) + 1, usable = affinity mask limited by cgroup cpu.max. */
-int cn_config_default_workers(void);
-/** Pure helper for the above: CPUs allowed by a cpu.max file's content
- * ("max 100000" or "QUOTA PERIOD") given ncpu; rounds up. */
-int cn_cpu_max_limit(const char *cpu_max, int ncpu);
+/**
+ * The master's start-up line on the worker count, into out (CN_ERR_LEN), when
+ * it was not given as a number: "Workers: 5 ((2 x 2 CPUs) + 1, from the cgroup
+ * CPU quota, 200000/100000 us)" or "Workers: 4 (from $WEB_CONCURRENCY)".
+ * Returns false, writing nothing, for a number given by any source.
+ */
+bool cn_config_workers_note(const cn_config_t *cfg, char *out);
 
 #endif

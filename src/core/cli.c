@@ -1,5 +1,6 @@
 /* cli.c - command lines into cn_config_t, and the texts generated from the
- * settings table: --help, --print-config and docs/settings.md.
+ * settings table: --help, --print-config and docs/settings.md (manpage.c
+ * writes docs/cunicorn.1 with cn_config_doc_default).
  *
  * Owns: argparse-compatible parsing of argv and $CUNICORN_CMD_ARGS (long
  * flags with "=value" or a separate value, unique prefixes of long flags,
@@ -50,6 +51,7 @@ static int shell_split(const char *s, char ***out, int *argc, char *err);
 static void invocation(cn_buf_t *b, const cn_setting_t *s, const char *sep);
 static void help_summary(cn_buf_t *b, const cn_setting_t *s);
 static void help_entry(FILE *out, const char *inv, const char *text);
+static const char *described_default(const cn_setting_t *s);
 
 /* ---- Python-like value rendering ---------------------------------------- */
 
@@ -537,22 +539,33 @@ void cn_config_help(FILE *out)
 /* ---- docs/settings.md --------------------------------------------------- */
 
 /* Defaults that depend on the machine or the environment are described,
- * not computed, so the generated file is the same everywhere. */
-static const char *doc_default(const cn_setting_t *s)
+ * not computed, so the generated files are the same everywhere. */
+static const char *described_default(const cn_setting_t *s)
 {
     if (strcmp(s->name, "bind") == 0)
         return "`['127.0.0.1:8000']`, or `['0.0.0.0:$PORT']` when `$PORT` is set";
     if (strcmp(s->name, "workers") == 0)
-        return "`$WEB_CONCURRENCY` if set, else `(2 x usable CPUs) + 1`";
+        return "`auto`: `$WEB_CONCURRENCY` if set, else `(2 x usable CPUs) + 1`";
     if (strcmp(s->name, "chdir") == 0)
         return "the directory cunicorn was started in";
     return NULL;
 }
 
+void cn_config_doc_default(cn_buf_t *b, const cn_setting_t *s, const cn_config_t *defaults)
+{
+    const char *dd = described_default(s);
+    if (dd != NULL) {
+        cn_buf_append_str(b, dd);
+        return;
+    }
+    cn_buf_append(b, "`", 1);
+    format_value(b, defaults, s);
+    cn_buf_append(b, "`", 1);
+}
+
 static void markdown_setting(FILE *out, const cn_setting_t *s, const cn_config_t *defaults)
 {
     cn_buf_t b = CN_BUF_INIT;
-    const char *dd = doc_default(s);
 
     fprintf(out, "### `%s`\n\n", s->name);
     if (s->flags[0] != NULL) {
@@ -564,12 +577,8 @@ static void markdown_setting(FILE *out, const cn_setting_t *s, const cn_config_t
     }
     fprintf(out, "**Command line:** %s\n\n", cstr(&b));
     cn_buf_reset(&b);
-    if (dd == NULL) {
-        cn_buf_append(&b, "`", 1);
-        format_value(&b, defaults, s);
-        cn_buf_append(&b, "`", 1);
-    }
-    fprintf(out, "**Default:** %s\n\n%s\n\n", dd != NULL ? dd : cstr(&b), s->help);
+    cn_config_doc_default(&b, s, defaults);
+    fprintf(out, "**Default:** %s\n\n%s\n\n", cstr(&b), s->help);
     cn_buf_free(&b);
 }
 

@@ -3,10 +3,9 @@
  * Owns: the one static table of settings (Gunicorn's names, flags, defaults,
  * sections), turning a string into a typed value in cn_config_t with the
  * source rules of enum cn_source, cross-setting rules (cn_config_finish) and
- * the default worker count.
+ * the default worker count (from cpus.c) and the line that explains it.
  * Must not: include Python.h, exit(), or print. argv parsing, --help,
  * --print-config and docs/settings.md live in cli.c, driven by this table. */
-#define _GNU_SOURCE /* sched_getaffinity, CPU_COUNT */
 #include "cunicorn/config.h"
 #include "cunicorn/config_foreign.h"
 #include "cunicorn/http.h"
@@ -17,7 +16,6 @@
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
-#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -46,6 +44,7 @@ static void strlist_push(cn_strlist_t *l, const char *s, size_t n);
 static void strip(const char **s, size_t *n);
 static int parse_int(const cn_setting_t *s, const char *value, int *out, char *err);
 static int parse_bool(const cn_setting_t *s, const char *value, bool *out, char *err);
+static int store_workers(cn_config_t *cfg, const cn_setting_t *s, const char *value, char *err);
 static char *normalize_path(const char *value);
 static int store(cn_config_t *cfg, const cn_setting_t *s, const char *value, bool append,
                  char *err);
@@ -78,12 +77,14 @@ static const cn_setting_t settings[] = {
      "Server Socket",
      "The maximum number of pending connections. Clients beyond this queue length get an error "
      "when connecting; it only matters under heavy load. Usually between 64 and 2048."},
-    {"workers", {"-w", "--workers", NULL}, "INT", CN_T_INT, OFF(workers), NULL, 1, INT_MAX, NULL,
-     "Worker Processes",
+    {"workers", {"-w", "--workers", NULL}, "INT", CN_T_INT, OFF(workers), "auto", 1, INT_MAX,
+     NULL, "Worker Processes",
      "The number of worker processes for handling requests. Tune it to the workload; a few per "
      "CPU core is typical. The default is $WEB_CONCURRENCY when that is set to a positive "
      "integer, otherwise (2 x usable CPUs) + 1, where usable CPUs honour the affinity mask and "
-     "a cgroup v2 cpu.max quota."},
+     "the cgroup CPU quota (v2 cpu.max or v1 cpu.cfs_quota_us, of the process's cgroup and its "
+     "ancestors). The value auto asks for that CPU-based count explicitly. When the count was "
+     "not given as a number, the master logs it and where it came from at start-up."},
     {"worker_class", {"-k", "--worker-class", NULL}, "STRING", CN_T_STR, OFF(worker_class),
      "sync", 0, 0, NULL, "Worker Processes",
      "The type of workers to use. One of sync, gthread or gevent; Gunicorn's class paths "
@@ -571,6 +572,8 @@ static int store(cn_config_t *cfg, const cn_setting_t *s, const char *value, boo
         return -1;
     switch (s->type) {
     case CN_T_INT:
+        if (field == &cfg->workers)
+            return store_workers(cfg, s, value, err);
         return parse_int(s, value, (int *)field, err);
     case CN_T_BOOL:
         return parse_bool(s, value, (bool *)field, err);
@@ -645,14 +648,13 @@ static void set_default(cn_config_t *cfg, const cn_setting_t *s)
     const char *v = s->default_value;
     const char *port;
     char cwd[PATH_MAX];
-    int w;
+    int w = 0;
 
     if (strcmp(s->name, "bind") == 0 && (port = getenv("PORT")) != NULL) {
         snprintf(buf, sizeof(buf), "0.0.0.0:%s", port);
         v = buf;
-    } else if (strcmp(s->name, "workers") == 0) {
-        w = env_int("WEB_CONCURRENCY", 1);
-        snprintf(buf, sizeof(buf), "%d", w > 0 ? w : cn_config_default_workers());
+    } else if (strcmp(s->name, "workers") == 0 && (w = env_int("WEB_CONCURRENCY", 1)) > 0) {
+        snprintf(buf, sizeof(buf), "%d", w);
         v = buf;
     } else if (strcmp(s->name, "forwarded_allow_ips") == 0 && getenv("FORWARDED_ALLOW_IPS")) {
         v = getenv("FORWARDED_ALLOW_IPS");
@@ -661,6 +663,8 @@ static void set_default(cn_config_t *cfg, const cn_setting_t *s)
     }
     if (store(cfg, s, v, false, NULL) != 0)
         abort(); /* a default that fails its own validation is a bug in the table */
+    if (w > 0) /* the workers row, from $WEB_CONCURRENCY */
+        cfg->workers_from = CN_WORKERS_ENV;
 }
 
 void cn_config_init(cn_config_t *cfg)
@@ -739,43 +743,47 @@ int cn_config_finish(cn_config_t *cfg, char *err)
     return cn_owner_resolve(cfg->user, cfg->group, &cfg->owner, err);
 }
 
-/* ---- default worker count ----------------------------------------------- */
+/* ---- worker count ------------------------------------------------------- */
 
-int cn_cpu_max_limit(const char *cpu_max, int ncpu)
+/* A number, or "auto" (any source, the default included): (2 x usable CPUs)
+ * + 1, with the CPU count kept for cn_config_workers_note. */
+static int store_workers(cn_config_t *cfg, const cn_setting_t *s, const char *value, char *err)
 {
-    long long quota, period;
-    long long n;
+    const char *p = value;
+    size_t n = strlen(value);
 
-    if (ncpu < 1)
-        ncpu = 1;
-    if (cpu_max == NULL || strncmp(cpu_max, "max", 3) == 0)
-        return ncpu;
-    if (sscanf(cpu_max, "%lld %lld", &quota, &period) != 2 || quota <= 0 || period <= 0)
-        return ncpu;
-    n = (quota + period - 1) / period;
-    if (n < 1)
-        n = 1;
-    return n < ncpu ? (int)n : ncpu;
+    strip(&p, &n);
+    if (!cn_strcase_eq(p, n, "auto")) {
+        if (parse_int(s, value, &cfg->workers, err) != 0)
+            return -1;
+        cfg->workers_from = CN_WORKERS_GIVEN;
+        return 0;
+    }
+    cn_cpus_detect(&cfg->cpus);
+    cfg->workers = cfg->cpus.n > (INT_MAX - 1) / 2 ? INT_MAX : 2 * cfg->cpus.n + 1;
+    cfg->workers_from = CN_WORKERS_CPUS;
+    return 0;
 }
 
-int cn_config_default_workers(void)
+bool cn_config_workers_note(const cn_config_t *cfg, char *out)
 {
-    cpu_set_t set;
-    int ncpu = 0;
-    char buf[128];
-    FILE *f;
+    const cn_cpus_t *c = &cfg->cpus;
+    char from[96];
 
-    if (sched_getaffinity(0, sizeof(set), &set) == 0)
-        ncpu = CPU_COUNT(&set);
-    if (ncpu < 1) {
-        long n = sysconf(_SC_NPROCESSORS_ONLN);
-        ncpu = n > 0 ? (int)n : 1;
+    if (cfg->workers_from == CN_WORKERS_GIVEN)
+        return false;
+    if (cfg->workers_from == CN_WORKERS_ENV) {
+        snprintf(out, CN_ERR_LEN, "Workers: %d (from $WEB_CONCURRENCY)", cfg->workers);
+        return true;
     }
-    f = fopen("/sys/fs/cgroup/cpu.max", "r");
-    if (f != NULL) {
-        if (fgets(buf, sizeof(buf), f) != NULL)
-            ncpu = cn_cpu_max_limit(buf, ncpu);
-        fclose(f);
-    }
-    return 2 * ncpu + 1;
+    if (c->source == CN_CPUS_CGROUP)
+        snprintf(from, sizeof(from), "the cgroup CPU quota, %lld/%lld us", c->quota_us,
+                 c->period_us);
+    else
+        snprintf(from, sizeof(from), "%s",
+                 c->source == CN_CPUS_AFFINITY ? "the scheduler affinity mask"
+                                               : "the online CPU count");
+    snprintf(out, CN_ERR_LEN, "Workers: %d ((2 x %d CPU%s) + 1, from %s)", cfg->workers, c->n,
+             c->n == 1 ? "" : "s", from);
+    return true;
 }

@@ -172,6 +172,188 @@ def test_default_workers_from_affinity_running(make_server):
     assert s.get("/").status == 200
 
 
+# --------------------------------------------------------------------------
+# --workers=auto and the start-up line on the worker count
+# --------------------------------------------------------------------------
+
+WORKERS_LINE = re.compile(r"\[INFO\] (Workers: .*)$", re.M)
+
+
+def workers_lines(s):
+    return WORKERS_LINE.findall(s.stderr_text())
+
+
+def one_cpu_source():
+    """How the line names one CPU under `taskset -c 0`."""
+    online = os.sysconf("SC_NPROCESSORS_ONLN")
+    return "the online CPU count" if online == 1 else "the scheduler affinity mask"
+
+
+@only_cunicorn("gunicorn 20.1 takes only an integer for workers")
+def test_workers_auto_starts_and_logs(make_server):
+    _skip_if_quota()
+    s = make_server("app_env:app", workers=None, args=["--workers=auto"],
+                    prefix=["taskset", "-c", "0"], expect_workers=3)
+    s.wait_workers(3, timeout=15)
+    time.sleep(0.5)
+    assert len(s.worker_pids()) == 3
+    assert s.get("/").status == 200
+    assert workers_lines(s) == ["Workers: 3 ((2 x 1 CPU) + 1, from %s)" % one_cpu_source()]
+    # the master logs it, once, before it forks
+    assert re.search(r"\[%d\] \[INFO\] Workers: 3 " % s.pid, s.stderr_text())
+
+
+@only_cunicorn("gunicorn 20.1 defaults to 1 worker")
+def test_default_workers_logged_given_not(make_server):
+    s = make_server("app_env:app", workers=None)
+    lines = workers_lines(s)
+    assert len(lines) == 1 and re.match(r"^Workers: \d+ \(\(2 x \d+ CPUs?\) \+ 1, from ",
+                                        lines[0]), lines
+    s.wait_workers(int(lines[0].split(" ")[1]), timeout=15)
+    s = make_server("app_env:app", workers=2)
+    assert workers_lines(s) == []
+    s = make_server("app_env:app", workers=None, env={"WEB_CONCURRENCY": "2"}, expect_workers=2)
+    assert workers_lines(s) == ["Workers: 2 (from $WEB_CONCURRENCY)"]
+
+
+@only_cunicorn("gunicorn 20.1 takes only an integer for workers")
+@pytest.mark.parametrize("how", ["config", "GUNICORN_CMD_ARGS", "CUNICORN_CMD_ARGS",
+                                 "WEB_CONCURRENCY", "-w"])
+def test_workers_auto_every_source(tmp_path, how):
+    _skip_if_quota()
+    args, env = [], {}
+    if how == "config":
+        conf = tmp_path / "auto.conf.py"
+        conf.write_text("workers = 'auto'\n")
+        args = ["-c", str(conf)]
+    elif how == "-w":
+        args = ["-w", "auto"]
+    elif how == "WEB_CONCURRENCY":
+        env = {how: "auto"}
+    else:
+        env = {how: "--workers auto"}
+    cfg = print_config(args, cwd=str(tmp_path), env=env, prefix=["taskset", "-c", "0"])
+    assert cfg["workers"] == "3"
+
+
+@only_cunicorn("gunicorn 20.1 takes only an integer for workers")
+def test_workers_auto_below_a_number(tmp_path):
+    conf = tmp_path / "auto.conf.py"
+    conf.write_text("workers = 'auto'\n")
+    assert print_config(["-c", str(conf), "-w", "2"], cwd=str(tmp_path))["workers"] == "2"
+
+
+def _mountinfo():
+    """(fstype, mount point, root shown, super options) of every mount."""
+    out = []
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            pre, _, post = line.partition(" - ")
+            a, b = pre.split(), post.split()
+            out.append((b[0], a[4], a[3], b[2].split(",") if len(b) > 2 else []))
+    return out
+
+
+def _own_cgroups():
+    """{"v2": path, "v1": path of the hierarchy with the cpu controller}"""
+    own = {}
+    with open("/proc/self/cgroup") as f:
+        for line in f:
+            hid, ctl, path = line.rstrip("\n").split(":", 2)
+            if hid == "0" and ctl == "":
+                own["v2"] = path
+            elif "cpu" in ctl.split(","):
+                own["v1"] = path
+    return own
+
+
+def _cgroup_dir(mount, shown, path):
+    rel = path[len(shown):] if shown != "/" and path.startswith(shown) else path
+    return mount + (rel if shown == "/" or path.startswith(shown) else "")
+
+
+def _new_quota_cgroup(cpus):
+    """A new cgroup beside nothing else, under this process's own, whose CPU
+    quota is `cpus`: its directory. pytest.skip with the reason if neither
+    cgroup v2 nor v1 lets this process make one."""
+    if os.geteuid() != 0:
+        pytest.skip("creating a cgroup needs root")
+    own, why = _own_cgroups(), []
+    name = "cunicorn-test-%d" % os.getpid()
+    for fstype, mount, shown, opts in _mountinfo():
+        if fstype == "cgroup2" and "v2" in own:
+            parent = _cgroup_dir(mount, shown, own["v2"])
+            try:
+                with open(os.path.join(parent, "cgroup.controllers")) as f:
+                    if "cpu" not in f.read().split():
+                        why.append("cgroup v2 at %s has no cpu controller" % parent)
+                        continue
+                with open(os.path.join(parent, "cgroup.subtree_control"), "w") as f:
+                    f.write("+cpu")
+                d = os.path.join(parent, name)
+                os.mkdir(d)
+                with open(os.path.join(d, "cpu.max"), "w") as f:
+                    f.write("%d 100000" % (cpus * 100000))
+                return d
+            except OSError as e:
+                why.append("cgroup v2 at %s: %s" % (parent, e))
+        elif fstype == "cgroup" and "cpu" in opts and "v1" in own:
+            d = os.path.join(_cgroup_dir(mount, shown, own["v1"]), name)
+            try:
+                os.mkdir(d)
+                with open(os.path.join(d, "cpu.cfs_period_us"), "w") as f:
+                    f.write("100000")
+                with open(os.path.join(d, "cpu.cfs_quota_us"), "w") as f:
+                    f.write("%d" % (cpus * 100000))
+                return d
+            except OSError as e:
+                why.append("cgroup v1 cpu at %s: %s" % (d, e))
+    pytest.skip("no cgroup with a CPU quota can be made here: %s"
+                % ("; ".join(why) or "no cgroup cpu controller mounted"))
+
+
+@pytest.fixture
+def quota_cgroup():
+    made = []
+
+    def make(cpus):
+        made.append(_new_quota_cgroup(cpus))
+        return made[-1]
+    yield make
+    for d in made:  # empty once the server's processes have exited
+        for _ in range(50):
+            try:
+                os.rmdir(d)
+                break
+            except OSError:
+                time.sleep(0.1)
+
+
+@only_cunicorn("gunicorn 20.1 defaults to 1 worker")
+def test_default_workers_from_cgroup_quota(quota_cgroup, make_server):
+    """The server runs in a real cgroup whose quota is one CPU (systemd-run
+    --scope -p CPUQuota=100% would need systemd as PID 1; the test makes the
+    cgroup itself): the default and auto give 3 workers, and the line says
+    the quota decided."""
+    if len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("one usable CPU: a one-CPU quota would not lower the count")
+    d = quota_cgroup(1)
+    into = ["sh", "-c", 'echo $$ > "$0/cgroup.procs" && exec "$@"', d]
+    for args in ([], ["--workers=auto"]):
+        s = make_server("app_env:app", workers=None, args=args, prefix=into, expect_workers=3)
+        s.wait_workers(3, timeout=15)
+        time.sleep(0.5)
+        assert len(s.worker_pids()) == 3
+        assert s.get("/").status == 200
+        with open(os.path.join(d, "cgroup.procs")) as f:
+            assert s.pid in [int(x) for x in f.read().split()]
+        lines = workers_lines(s)
+        assert len(lines) == 1 and re.match(
+            r"^Workers: 3 \(\(2 x 1 CPU\) \+ 1, from the cgroup CPU quota, \d+/\d+ us\)$",
+            lines[0]), lines
+        assert s.stop() == 0
+
+
 def test_cmd_args_env_starts_workers(make_server):
     s = make_server("app_env:app", workers=None, env={CMD_ARGS_ENV: "--workers 3"},
                     expect_workers=3)
@@ -209,6 +391,8 @@ def test_proc_name_flag(tmp_path):
 BAD_VALUES = [
     (["-w", "abc"], ("workers", "-w")),
     (["--workers", "abc"], ("workers",)),
+    (["--workers", "autox"], ("workers",)),
+    (["--workers=auto1"], ("workers",)),
     (["--timeout", "-5"], ("timeout", "-t")),
     (["--log-level", "loud"], ("log-level", "loglevel", "log_level")),
     (["-k", "nosuch"], ("worker-class", "worker_class", "-k", "nosuch")),

@@ -1,10 +1,12 @@
 /* test_config.c - the settings table, sources and precedence, every CLI flag
  * form and error, $CUNICORN_CMD_ARGS splitting, $PORT/$WEB_CONCURRENCY,
- * cross-setting rules, --print-config/--help, docs/settings.md freshness and
- * cgroup cpu.max parsing. Each test runs in its own process (CK_FORK), so
+ * cross-setting rules, --print-config/--help, the freshness of the generated
+ * docs (docs/settings.md, docs/cunicorn.1), --workers=auto and the start-up
+ * line on the worker count. Each test runs in its own process (CK_FORK), so
  * setenv() does not leak between tests. */
 #include "cunicorn/config.h"
 #include "cunicorn/config_foreign.h"
+#include "cunicorn/cpus.h"
 #include "cunicorn/hooks.h"
 #include "cunicorn/http.h"
 #include "cunicorn/log.h"
@@ -19,11 +21,19 @@
 #include <unistd.h>
 
 /* CN_TEST_DATA is <source>/tests/.../data; the docs live in <source>/docs */
-static void docs_settings_path(char *out, size_t len)
+static void docs_path(char *out, size_t len, const char *name)
 {
     const char *tests = strstr(CN_TEST_DATA, "/tests/");
     ck_assert_ptr_nonnull(tests);
-    snprintf(out, len, "%.*s/docs/settings.md", (int)(tests - CN_TEST_DATA), CN_TEST_DATA);
+    snprintf(out, len, "%.*s/docs/%s", (int)(tests - CN_TEST_DATA), CN_TEST_DATA, name);
+}
+
+/* The CPU-based count, as the default and "auto" compute it. */
+static int cpu_workers(void)
+{
+    cn_cpus_t c;
+    cn_cpus_detect(&c);
+    return 2 * c.n + 1;
 }
 
 static cn_config_t cfg;
@@ -103,7 +113,7 @@ START_TEST(defaults)
     ck_assert_ptr_nonnull(getcwd(cwd, sizeof(cwd)));
     assert_list(&cfg.bind, 1, "127.0.0.1:8000");
     ck_assert_int_eq(cfg.backlog, 2048);
-    ck_assert_int_eq(cfg.workers, cn_config_default_workers());
+    ck_assert_int_eq(cfg.workers, cpu_workers());
     ck_assert_int_ge(cfg.workers, 3);
     ck_assert_str_eq(cfg.worker_class, "sync");
     ck_assert_int_eq(cfg.threads, 1);
@@ -153,11 +163,11 @@ START_TEST(env_port_and_web_concurrency)
     /* invalid $WEB_CONCURRENCY falls back to the CPU-based default */
     setenv("WEB_CONCURRENCY", "abc", 1);
     cn_config_init(&cfg);
-    ck_assert_int_eq(cfg.workers, cn_config_default_workers());
+    ck_assert_int_eq(cfg.workers, cpu_workers());
     cn_config_free(&cfg);
     setenv("WEB_CONCURRENCY", "0", 1);
     cn_config_init(&cfg);
-    ck_assert_int_eq(cfg.workers, cn_config_default_workers());
+    ck_assert_int_eq(cfg.workers, cpu_workers());
 
     /* a CLI value still wins over the environment-derived defaults */
     ck_assert_int_eq(cli("-w", "2", "-b", "unix:/x", NULL), 0);
@@ -686,20 +696,31 @@ END_TEST
 
 /* ---- docs/settings.md --------------------------------------------------- */
 
-START_TEST(settings_doc_is_fresh)
+/* A generated doc as the generator writes it now: the text must not depend
+ * on the machine or the environment. Returns it (owned), length in *len. */
+static char *generate(void (*gen)(FILE *), size_t *len)
 {
-    char *want = NULL, *have, path[PATH_MAX];
-    size_t wlen = 0, hlen;
-    FILE *out = open_memstream(&want, &wlen), *f;
-
-    /* the generated text must not depend on the machine or environment */
+    char *text = NULL;
+    FILE *out = open_memstream(&text, len);
     setenv("PORT", "1234", 1);
     setenv("WEB_CONCURRENCY", "13", 1);
-    cn_config_markdown(out);
+    gen(out);
     fclose(out);
-    docs_settings_path(path, sizeof(path));
+    ck_assert_ptr_null(strstr(text, "1234"));
+    ck_assert_ptr_null(strstr(text, "13`"));
+    return text;
+}
+
+/* docs/<name> must be what gen writes; CN_UPDATE_DOCS=1 rewrites it first. */
+static void check_fresh(const char *name, void (*gen)(FILE *))
+{
+    char *have, path[PATH_MAX];
+    size_t wlen = 0, hlen;
+    char *want = generate(gen, &wlen);
+    FILE *f;
+
+    docs_path(path, sizeof(path), name);
     if (getenv("CN_UPDATE_DOCS") != NULL) {
-        /* CN_UPDATE_DOCS=1 test_config regenerates the file */
         f = fopen(path, "w");
         ck_assert_msg(f != NULL, "cannot write %s", path);
         fwrite(want, 1, wlen, f);
@@ -711,11 +732,20 @@ START_TEST(settings_doc_is_fresh)
     hlen = fread(have, 1, wlen + 1, f);
     fclose(f);
     ck_assert_msg(hlen == wlen && memcmp(have, want, wlen) == 0,
-                  "docs/settings.md is stale: run CN_UPDATE_DOCS=1 build/tests/test_config");
-    ck_assert_ptr_null(strstr(want, "1234"));
-    ck_assert_ptr_null(strstr(want, "13`"));
+                  "docs/%s is stale: run CN_UPDATE_DOCS=1 build/tests/test_config", name);
     free(have);
     free(want);
+}
+
+START_TEST(settings_doc_is_fresh)
+{
+    check_fresh("settings.md", cn_config_markdown);
+}
+END_TEST
+
+START_TEST(man_page_is_fresh)
+{
+    check_fresh("cunicorn.1", cn_config_manpage);
 }
 END_TEST
 
@@ -733,6 +763,70 @@ START_TEST(markdown_covers_table)
         ck_assert_ptr_nonnull(strstr(md, rows[i].help));
     }
     free(md);
+}
+END_TEST
+
+/* Every setting, by name and by each flag as roff writes it. */
+START_TEST(man_page_covers_table)
+{
+    size_t len = 0, n;
+    const cn_setting_t *rows = cn_settings(&n);
+    char *man = generate(cn_config_manpage, &len), want[128];
+
+    for (size_t i = 0; i < n; i++) {
+        snprintf(want, sizeof(want), "Setting \\fB%s\\fR; default: ", rows[i].name);
+        ck_assert_msg(strstr(man, want) != NULL, "man page lacks %s", rows[i].name);
+        for (size_t f = 0; f < 3 && rows[i].flags[f] != NULL; f++) {
+            size_t k = 0;
+            for (const char *p = rows[i].flags[f]; *p != '\0' && k + 3 < sizeof(want); p++) {
+                if (*p == '-')
+                    want[k++] = '\\';
+                want[k++] = *p;
+            }
+            want[k] = '\0';
+            ck_assert_msg(strstr(man, want) != NULL, "man page lacks %s", rows[i].flags[f]);
+        }
+    }
+    for (const char *sec = ".SH NAME\n.SH SYNOPSIS\n.SH DESCRIPTION\n.SH OPTIONS\n"
+                           ".SH \"ENVIRONMENT\"\n.SH \"SIGNALS\"\n.SH \"EXIT STATUS\"\n"
+                           ".SH \"SEE ALSO\"\n";
+         *sec != '\0'; sec = strchr(sec, '\n') + 1) {
+        snprintf(want, sizeof(want), "%.*s", (int)(strchr(sec, '\n') - sec + 1), sec);
+        ck_assert_msg(strstr(man, want) != NULL, "man page lacks %s", want);
+    }
+    free(man);
+}
+END_TEST
+
+/* roff reads a line that starts with . or ' as a request, and \ as an
+ * escape: only the generator's own requests may start a line, and every
+ * hyphen and backslash of the text is escaped. */
+START_TEST(man_page_escaping)
+{
+    static const char *const requests[] = {".\\\" ", ".TH ", ".SH ", ".SS ",  ".TP\n",  ".IP\n",
+                                           ".PP\n",  ".B ",  ".BR ", ".nh\n", ".ad l\n"};
+    size_t len = 0;
+    char *man = generate(cn_config_manpage, &len);
+
+    for (char *line = man; *line != '\0'; line = strchr(line, '\n') + 1) {
+        bool known = line[0] != '.' && line[0] != '\'';
+        for (size_t i = 0; !known && i < sizeof(requests) / sizeof(requests[0]); i++)
+            known = strncmp(line, requests[i], strlen(requests[i])) == 0;
+        ck_assert_msg(known, "a line roff reads as an unknown request: %.40s", line);
+        if (strncmp(line, ".\\\"", 3) == 0)
+            continue; /* a comment says what it likes */
+        for (char *p = line; *p != '\n'; p++) {
+            if (*p == '\\') {
+                ck_assert_msg(strchr("e-&f:", p[1]) != NULL, "escape \\%c in: %.60s", p[1], line);
+                p += p[1] == 'f' ? 2 : 1; /* \fB, \fI, \fR */
+            } else {
+                ck_assert_msg(*p != '-' && *p != '`', "raw %c in: %.60s", *p, line);
+            }
+        }
+    }
+    ck_assert_ptr_nonnull(strstr(man, "\\fB\\-\\-workers\\fR \\fIINT\\fR"));
+    ck_assert_ptr_nonnull(strstr(man, "\\fBauto\\fR: \\fB$WEB_CONCURRENCY\\fR"));
+    free(man);
 }
 END_TEST
 
@@ -911,23 +1005,96 @@ END_TEST
 
 /* ---- worker count ------------------------------------------------------- */
 
-START_TEST(cpu_max)
+START_TEST(workers_auto)
 {
-    ck_assert_int_eq(cn_cpu_max_limit("max 100000\n", 8), 8);
-    ck_assert_int_eq(cn_cpu_max_limit("max", 3), 3);
-    ck_assert_int_eq(cn_cpu_max_limit("150000 100000\n", 8), 2);
-    ck_assert_int_eq(cn_cpu_max_limit("100000 100000", 8), 1);
-    ck_assert_int_eq(cn_cpu_max_limit("100001 100000", 8), 2);
-    ck_assert_int_eq(cn_cpu_max_limit("50000 100000", 8), 1);
-    ck_assert_int_eq(cn_cpu_max_limit("1000 100000", 8), 1);
-    ck_assert_int_eq(cn_cpu_max_limit("800000 100000", 4), 4);
-    ck_assert_int_eq(cn_cpu_max_limit("400000 100000", 4), 4);
-    ck_assert_int_eq(cn_cpu_max_limit("garbage", 4), 4);
-    ck_assert_int_eq(cn_cpu_max_limit("", 4), 4);
-    ck_assert_int_eq(cn_cpu_max_limit(NULL, 4), 4);
-    ck_assert_int_eq(cn_cpu_max_limit("0 100000", 4), 4);
-    ck_assert_int_eq(cn_cpu_max_limit("max 100000", 0), 1);
-    ck_assert_int_eq(cn_config_default_workers() % 2, 1);
+    char note[CN_ERR_LEN];
+    int want = cpu_workers();
+
+    ck_assert_int_eq(cfg.workers_from, CN_WORKERS_CPUS); /* the default */
+    ck_assert_int_eq(cfg.workers, want);
+    ck_assert_int_eq(cli("--workers=auto", NULL), 0);
+    ck_assert_int_eq(cfg.workers, want);
+    ck_assert_int_eq(cfg.workers_from, CN_WORKERS_CPUS);
+    ck_assert(cn_config_given(&cfg, "workers"));
+    ck_assert(cn_config_workers_note(&cfg, note));
+    snprintf(err, sizeof(err), "Workers: %d ((2 x %d CPU", want, (want - 1) / 2);
+    ck_assert_msg(strncmp(note, err, strlen(err)) == 0, "%s", note);
+    ck_assert_int_eq(cli("-w", "3", NULL), 0);
+    ck_assert_int_eq(cfg.workers_from, CN_WORKERS_GIVEN);
+    ck_assert(!cn_config_workers_note(&cfg, note));
+    ck_assert_int_eq(cli("-w", " AUTO ", NULL), 0); /* stripped and case-folded like a bool */
+    ck_assert_int_eq(cfg.workers, want);
+
+    /* a higher source's number wins over a lower one's auto, and back */
+    cn_config_free(&cfg);
+    cn_config_init(&cfg);
+    ck_assert_int_eq(cn_config_set(&cfg, "workers", "auto", CN_SRC_FILE, err), 0);
+    ck_assert_int_eq(cn_config_parse_env_args(&cfg, "--workers 4", &exit_code, err), 0);
+    ck_assert_int_eq(cfg.workers, 4);
+    ck_assert_int_eq(cfg.workers_from, CN_WORKERS_GIVEN);
+    ck_assert_int_eq(cli("-wauto", NULL), 0);
+    ck_assert_int_eq(cfg.workers, want);
+    ck_assert_int_eq(cfg.workers_from, CN_WORKERS_CPUS);
+    ck_assert_int_eq(cn_config_set(&cfg, "workers", "9", CN_SRC_FILE, err), 0); /* lower */
+    ck_assert_int_eq(cfg.workers, want);
+}
+END_TEST
+
+START_TEST(workers_auto_env)
+{
+    char note[CN_ERR_LEN];
+
+    cn_config_free(&cfg);
+    setenv("WEB_CONCURRENCY", "auto", 1);
+    cn_config_init(&cfg);
+    ck_assert_int_eq(cfg.workers, cpu_workers());
+    ck_assert_int_eq(cfg.workers_from, CN_WORKERS_CPUS);
+    ck_assert(!cn_config_given(&cfg, "workers"));
+    cn_config_free(&cfg);
+    setenv("WEB_CONCURRENCY", "7", 1);
+    cn_config_init(&cfg);
+    ck_assert_int_eq(cfg.workers_from, CN_WORKERS_ENV);
+    ck_assert(cn_config_workers_note(&cfg, note));
+    ck_assert_str_eq(note, "Workers: 7 (from $WEB_CONCURRENCY)");
+    ck_assert_int_eq(cn_config_parse_env_args(&cfg, "--workers=auto", &exit_code, err), 0);
+    ck_assert_int_eq(cfg.workers, cpu_workers());
+    ck_assert_int_eq(cfg.workers_from, CN_WORKERS_CPUS);
+}
+END_TEST
+
+START_TEST(workers_refused)
+{
+    static const char *const bad[] = {"autox", "auto1", "au to", "", "1.5", "none", "0"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char want[CN_ERR_LEN];
+        snprintf(want, sizeof(want), "Invalid value for workers: '%s' (expected an integer >= 1)",
+                 bad[i]);
+        ck_cli_error(1, want, "--workers", bad[i]);
+        ck_assert_int_eq(cn_config_set(&cfg, "workers", bad[i], CN_SRC_FILE, err), -1);
+        ck_assert_str_eq(err, want);
+    }
+}
+END_TEST
+
+/* The line's wording for each source of the CPU count. */
+START_TEST(workers_note_wording)
+{
+    char note[CN_ERR_LEN];
+    cfg.workers_from = CN_WORKERS_CPUS;
+    cfg.workers = 3;
+    cfg.cpus =
+        (cn_cpus_t){.n = 1, .source = CN_CPUS_CGROUP, .quota_us = 50000, .period_us = 100000};
+    ck_assert(cn_config_workers_note(&cfg, note));
+    ck_assert_str_eq(note, "Workers: 3 ((2 x 1 CPU) + 1, from the cgroup CPU quota, "
+                           "50000/100000 us)");
+    cfg.workers = 5;
+    cfg.cpus = (cn_cpus_t){.n = 2, .source = CN_CPUS_AFFINITY};
+    ck_assert(cn_config_workers_note(&cfg, note));
+    ck_assert_str_eq(note, "Workers: 5 ((2 x 2 CPUs) + 1, from the scheduler affinity mask)");
+    cfg.workers = 9;
+    cfg.cpus = (cn_cpus_t){.n = 4, .source = CN_CPUS_ONLINE};
+    ck_assert(cn_config_workers_note(&cfg, note));
+    ck_assert_str_eq(note, "Workers: 9 ((2 x 4 CPUs) + 1, from the online CPU count)");
 }
 END_TEST
 
@@ -961,11 +1128,17 @@ static Suite *config_suite(void)
     tcase_add_test(tc, print_config_format);
     tcase_add_test(tc, settings_doc_is_fresh);
     tcase_add_test(tc, markdown_covers_table);
+    tcase_add_test(tc, man_page_is_fresh);
+    tcase_add_test(tc, man_page_covers_table);
+    tcase_add_test(tc, man_page_escaping);
     tcase_add_test(tc, every_gunicorn_setting_has_one_state);
     tcase_add_test(tc, foreign_defaults_are_accepted);
     tcase_add_test(tc, privilege_settings);
     tcase_add_test(tc, wsgi_app_and_log_level_spellings);
-    tcase_add_test(tc, cpu_max);
+    tcase_add_test(tc, workers_auto);
+    tcase_add_test(tc, workers_auto_env);
+    tcase_add_test(tc, workers_refused);
+    tcase_add_test(tc, workers_note_wording);
     suite_add_tcase(s, tc);
     return s;
 }
