@@ -510,7 +510,13 @@ static int gthread_run(cn_worker_t *w)
     gworker_t gw;
     memset(&gw, 0, sizeof(gw));
     gw.w = w;
-    gw.loop = ev_default_loop(EVFLAG_AUTO);
+    /* A loop of its own, not libev's default one: that one reaps every child
+     * on SIGCHLD, taking the app's subprocesses from it (ECHILD). */
+    gw.loop = ev_loop_new(EVFLAG_AUTO);
+    if (gw.loop == NULL) {
+        cn_log_error("cannot create the event loop");
+        return CN_EXIT_WORKER_BOOT_ERROR;
+    }
     gw.interp = PyInterpreterState_Get();
     char err[CN_ERR_LEN];
     PyThreadState *main_ts = PyEval_SaveThread();
@@ -537,6 +543,7 @@ static int gthread_run(cn_worker_t *w)
     while (gw.conns != NULL)
         conn_close(gw.conns);
     free(gw.accept_io);
+    ev_loop_destroy(gw.loop);
     PyEval_RestoreThread(main_ts);
     return 0;
 }
