@@ -71,10 +71,10 @@ static const entry_t environment[] = {
      "unlinked). The variables are removed from the environment of the workers and the "
      "application."},
     {"`NOTIFY_SOCKET`",
-     "The master reports to systemd through it (sd_notify): `READY=1` once the workers "
-     "serve, `STATUS=`, `RELOADING=1` and `READY=1` around a HUP (for "
-     "`Type=notify-reload`), `STOPPING=1` on TERM, INT and QUIT, `MAINPID=` after a USR2 "
-     "upgrade."},
+     "The master reports to systemd through it (sd_notify): `EXTEND_TIMEOUT_USEC=` while it "
+     "starts, `READY=1` once the workers serve, `STATUS=`, `RELOADING=1` and `READY=1` "
+     "around a HUP (for `Type=notify-reload`), `STOPPING=1` on TERM, INT and QUIT, "
+     "`MAINPID=` after a USR2 upgrade."},
     {"`WATCHDOG_USEC`",
      "With `NOTIFY_SOCKET`, the master sends `WATCHDOG=1` within that interval while its "
      "workers heartbeat (systemd's `WatchdogSec=`)."},
