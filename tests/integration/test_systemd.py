@@ -74,8 +74,12 @@ def unix(path):
 
 
 def activated(tmp_path, listen, args=(), env=None, name="srv"):
-    return Server(tmp_path / name, prefix=[ACTIVATE, "-l", listen], args=args, env=env,
-                  add_bind=False, wait=False)
+    """Under systemd-socket-activate, which gives the server a clean
+    environment, as systemd does: only the sanitizers' settings pass."""
+    keep = [n for n in os.environ if n.startswith(("ASAN_", "UBSAN_", "CUNICORN_SANITIZED"))]
+    prefix = [ACTIVATE, "-l", listen] + ["-E%s" % n for n in keep + list(env or ())]
+    return Server(tmp_path / name, prefix=prefix, args=args, env=env, add_bind=False,
+                  wait=False)
 
 
 # ---- socket activation ---------------------------------------------------------
