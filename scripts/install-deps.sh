@@ -6,10 +6,10 @@ set -euo pipefail
 # build: compiler, CMake, libev, llhttp's C sources, libpython3.11, Check
 build_pkgs=(gcc make cmake pkg-config libev-dev node-llhttp python3-dev check)
 # tests: the reference server, real apps, HTTP clients, a proxy, benchmarks,
-# fuzzing (clang's libFuzzer) and memory checking
+# fuzzing (clang's libFuzzer), memory checking, and strace (the sendfile test)
 test_pkgs=(python3-pytest python3-requests python3-flask python3-django python3-gevent
            python3-prometheus-client
-           gunicorn nginx curl wrk clang libclang-rt-14-dev valgrind procps util-linux
+           gunicorn nginx curl wrk clang libclang-rt-14-dev valgrind procps util-linux strace
            python3-pyflakes)
 
 want=("${build_pkgs[@]}")

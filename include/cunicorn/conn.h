@@ -3,7 +3,8 @@
  *
  * Owns: the accepted fd, the read buffer (request head + raw body bytes not
  * yet decoded + pipelined bytes), the decoded-body buffer, 100-continue, the
- * per-request deadlines, and the write path.
+ * per-request deadlines, and the write path (writev, and sendfile for
+ * bodies that are files).
  * Must not: include Python.h. Sockets are always non-blocking; where an
  * operation would block, conn calls its wait hook, which is what differs
  * between worker classes (poll(2) for sync and gthread pool threads, the
@@ -23,6 +24,7 @@
 #include "cunicorn/sock.h"
 
 #include <sys/socket.h>
+#include <sys/types.h>
 #include <sys/uio.h>
 
 /* Reads start small (idle connections stay small) and grow for bodies. */
@@ -150,6 +152,28 @@ int cn_conn_body_drain(cn_conn_t *c, uint64_t limit) CN_NODISCARD;
 /** Write everything, waiting as needed (io_timeout per wait). 0 or -errno. */
 int cn_conn_writev_all(cn_conn_t *c, struct iovec *iov, int iovcnt) CN_NODISCARD;
 int cn_conn_write_all(cn_conn_t *c, const void *data, size_t len) CN_NODISCARD;
+
+/**
+ * One non-blocking sendfile(2): up to len bytes of in_fd (a regular file,
+ * borrowed) from *offset, which is advanced by what was sent; the file's
+ * own position is not used or moved. Returns the bytes sent (> 0), 0 when
+ * the file ends before *offset, -EAGAIN when the socket is full (wait with
+ * cn_conn_wait_writable), or another -errno (-EINVAL, -ENOSYS: this file
+ * cannot be sent so). Touches no shared state but the socket, so callers
+ * may run it without any lock (the Python layer: without the GIL).
+ */
+ssize_t cn_conn_sendfile_nowait(cn_conn_t *c, int in_fd, off_t *offset, size_t len)
+    CN_NODISCARD;
+
+/** Hold partial segments back (on) until the body follows, then let them go
+ * (off: what is queued is sent at once): TCP_CORK, so the head and the
+ * first bytes of a file share segments. Best effort: a unix socket has no
+ * such option, and nothing depends on it. */
+void cn_conn_cork(cn_conn_t *c, bool on);
+
+/** Wait, through the worker's hook, until the socket takes more bytes
+ * (io_timeout). 0, or the hook's error (-ETIMEDOUT, -ECANCELED, ...). */
+int cn_conn_wait_writable(cn_conn_t *c) CN_NODISCARD;
 
 /** Send a canned error response for status (Connection: close). */
 void cn_conn_send_error(cn_conn_t *c, int status);

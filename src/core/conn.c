@@ -2,7 +2,8 @@
  *
  * Owns: the accepted fd, rbuf/body buffers, reading and parsing a request
  * head within a deadline, decoding the body on demand (so an upload is never
- * buffered whole), 100-continue, writing with bounded waits, keep-alive reuse.
+ * buffered whole), 100-continue, writing with bounded waits (writev, and one
+ * sendfile at a time for a file body), keep-alive reuse.
  * Must not: include Python.h or decide policy (keep-alive, timeouts): the
  * worker class passes deadlines and decides.
  *
@@ -13,9 +14,12 @@
 #include "cunicorn/proxy_protocol.h"
 
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -359,6 +363,33 @@ int cn_conn_writev_all(cn_conn_t *c, struct iovec *iov, int iovcnt)
         }
     }
     return 0;
+}
+
+ssize_t cn_conn_sendfile_nowait(cn_conn_t *c, int in_fd, off_t *offset, size_t len)
+{
+    if (!claim_answer(c))
+        return -ECONNABORTED;
+    for (;;) {
+        ssize_t n = sendfile(c->fd, in_fd, offset, len);
+        if (n >= 0)
+            return n;
+        if (errno == EINTR)
+            continue;
+        return errno == EAGAIN || errno == EWOULDBLOCK ? -EAGAIN : -errno;
+    }
+}
+
+void cn_conn_cork(cn_conn_t *c, bool on)
+{
+    int v = on;
+    if (c->listener != NULL && c->listener->family == AF_UNIX)
+        return;
+    (void)setsockopt(c->fd, IPPROTO_TCP, TCP_CORK, &v, sizeof(v));
+}
+
+int cn_conn_wait_writable(cn_conn_t *c)
+{
+    return c->wait(c->wait_ctx, c->fd, POLLOUT, io_deadline(c));
 }
 
 int cn_conn_write_all(cn_conn_t *c, const void *data, size_t len)

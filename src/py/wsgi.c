@@ -30,7 +30,7 @@ cn_wsgi_t *cn_wsgi_new(PyObject *app, const cn_wsgi_options_t *opt)
     w->opt = *opt;
     w->script_name = cn_xstrdup(opt->script_name ? opt->script_name : "");
     w->app = Py_NewRef(app);
-    if (cn_wsgi_types_ready() < 0 || intern_strings(&w->s) < 0)
+    if (cn_wsgi_types_ready() < 0 || intern_strings(&w->s) < 0 || cn_wsgi_sendfile_init(w) < 0)
         goto fail;
     w->errors = PyObject_CallNoArgs((PyObject *)&cn_ErrorsType);
     if (w->errors == NULL || (w->template = make_template(w)) == NULL)
@@ -51,6 +51,7 @@ void cn_wsgi_free(cn_wsgi_t *w)
     Py_CLEAR(w->app);
     Py_CLEAR(w->template);
     Py_CLEAR(w->errors);
+    cn_wsgi_sendfile_clear(w);
     free(w->script_name);
     free(w);
 }
@@ -215,6 +216,11 @@ static int send_item(cn_wsgi_request_t *req, PyObject *item, const uint64_t *kno
 
 static int send_result(cn_wsgi_request_t *req, PyObject *result)
 {
+    if (Py_IS_TYPE(result, &cn_FileWrapperType)) {
+        int rc = cn_wsgi_send_file(req, result);
+        if (rc != CN_WSGI_ITERATE)
+            return rc;
+    }
     /* A one-element list or tuple is the whole body: its length is known,
      * so it gets a Content-Length instead of chunked encoding. */
     if ((PyList_CheckExact(result) || PyTuple_CheckExact(result)) &&

@@ -16,11 +16,18 @@ typedef struct cn_py_strings {
         *HTTP_1_0, *HTTP_1_1, *close, *wsgi_url_scheme, *https;
 } cn_py_strings_t;
 
+/* The io classes whose objects read their file's bytes unchanged: the
+ * file wrappers over them may be sent with sendfile (wsgi_sendfile.c). */
+typedef struct cn_wsgi_io_types {
+    PyObject *FileIO, *BufferedReader, *BufferedRandom; /* strong */
+} cn_wsgi_io_types_t;
+
 struct cn_wsgi {
     PyObject *app;      /* strong */
     PyObject *template; /* strong: environ keys that never change */
     PyObject *errors;   /* strong: the wsgi.errors object */
     cn_py_strings_t s;
+    cn_wsgi_io_types_t io;
     cn_wsgi_options_t opt;
     char *script_name;  /* owned */
 };
@@ -88,6 +95,30 @@ int cn_wsgi_send(cn_wsgi_request_t *req, const char *data, size_t len,
                  const uint64_t *known_length);
 /** Finish the body (last chunk); 0 or -1 as cn_wsgi_send. */
 int cn_wsgi_finish(cn_wsgi_request_t *req);
+/** A write of the response failed with rc (a cn_conn -errno): mark the
+ * response cut short and raise OSError, or keep the exception the wait
+ * left (-ECANCELED). Returns -1. */
+int cn_wsgi_write_failed(cn_wsgi_request_t *req, int rc);
+
+/** The object a cunicorn.FileWrapper wraps: new reference, or NULL (no
+ * exception) if it wraps none. wrapper must be a cunicorn.FileWrapper. */
+PyObject *cn_wsgi_file_wrapper_file(PyObject *wrapper);
+
+/* cn_wsgi_send_file's "not sent so": send the wrapper's blocks instead. */
+#define CN_WSGI_ITERATE 1
+
+/** Look up w->io (at cn_wsgi_new); 0, or -1 with an exception. */
+int cn_wsgi_sendfile_init(cn_wsgi_t *w);
+void cn_wsgi_sendfile_clear(cn_wsgi_t *w);
+/**
+ * Send a cunicorn.FileWrapper's file with sendfile(2), head first, when it
+ * is a plain regular file and the head is not sent yet (wsgi_sendfile.c
+ * says when exactly). 0 when the response body is sent; CN_WSGI_ITERATE
+ * when nothing of the body was sent and the caller must iterate the wrapper
+ * (the head may be out: iteration continues it); -1 with an exception, as
+ * cn_wsgi_send.
+ */
+int cn_wsgi_send_file(cn_wsgi_request_t *req, PyObject *wrapper);
 
 /** Value of response header `name` (case-insensitive) or NULL. */
 const char *cn_wsgi_response_header(const cn_wsgi_request_t *req, const char *name,

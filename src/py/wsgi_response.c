@@ -254,17 +254,19 @@ static int send_iov(cn_wsgi_request_t *req, struct iovec *iov, int n)
     }
     int rc;
     CN_WSGI_IO(req->w, rc = cn_conn_writev_all(req->c, iov, n));
-    if (rc < 0) {
-        req->write_failed = true;
-        if (rc == -ECANCELED && PyErr_Occurred()) {
-            req->write_interrupted = true;
-            return -1; /* the app's own exception, thrown into the wait */
-        }
-        errno = -rc;
-        PyErr_SetFromErrno(PyExc_OSError);
-        return -1;
+    return rc < 0 ? cn_wsgi_write_failed(req, rc) : 0;
+}
+
+int cn_wsgi_write_failed(cn_wsgi_request_t *req, int rc)
+{
+    req->write_failed = true;
+    if (rc == -ECANCELED && PyErr_Occurred()) {
+        req->write_interrupted = true;
+        return -1; /* the app's own exception, thrown into the wait */
     }
-    return 0;
+    errno = -rc;
+    PyErr_SetFromErrno(PyExc_OSError);
+    return -1;
 }
 
 const char *cn_wsgi_response_header(const cn_wsgi_request_t *req, const char *name,

@@ -1,6 +1,7 @@
 /* wsgi_types.c - the small objects of the environ: wsgi.errors (writes to
- * the error log) and wsgi.file_wrapper (iterates a file in blocks); and
- * readying every type the app sees. */
+ * the error log) and wsgi.file_wrapper (iterates a file in blocks, when
+ * wsgi_sendfile.c does not send its file whole); and readying every type
+ * the app sees. */
 #include "py/wsgi_internal.h"
 
 #include <string.h>
@@ -100,6 +101,11 @@ static PyObject *fw_iternext(cn_file_wrapper_t *self)
         return NULL; /* StopIteration */
     }
     return data;
+}
+
+PyObject *cn_wsgi_file_wrapper_file(PyObject *wrapper)
+{
+    return Py_XNewRef(((cn_file_wrapper_t *)wrapper)->filelike);
 }
 
 static PyObject *fw_close(cn_file_wrapper_t *self, PyObject *unused)

@@ -123,7 +123,7 @@ class Server:
                                      stdin=subprocess.DEVNULL, cwd=logdir)
         self.pid = self.proc.pid
 
-    def wait_ready(self, timeout=20):
+    def wait_ready(self, timeout=20, path="/"):
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -131,7 +131,7 @@ class Server:
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=2) as s:
                     s.settimeout(5)
-                    s.sendall(b"GET / HTTP/1.0\r\n\r\n")
+                    s.sendall(b"GET %s HTTP/1.0\r\n\r\n" % path.encode())
                     data = b""
                     while True:
                         d = s.recv(4096)
@@ -164,10 +164,16 @@ class Server:
 
 def run_one(name, binary, klass, mode, duration, logdir, server_cpu, wrk_cpu, conns):
     srv = Server(binary, klass, logdir, server_cpu)
+    return measure(srv, name, klass, mode, duration, logdir, wrk_cpu, conns)
+
+
+def measure(srv, name, klass, mode, duration, logdir, wrk_cpu, conns, path="/"):
+    """Run wrk against a started server (anything with port, pid, log,
+    wait_ready(path=) and stop()), which it stops at the end; one row."""
     row = {"server": name, "class": klass, "mode": mode, "rps": float("nan"),
            "avg_ms": float("nan"), "p99_ms": float("nan"), "cpu_us": float("nan"), "errors": ""}
     try:
-        if not srv.wait_ready():
+        if not srv.wait_ready(path=path):
             row["errors"] = "server did not start (see %s)" % srv.log.name
             return row
         before = tree_ticks(srv.pid)
@@ -177,7 +183,7 @@ def run_one(name, binary, klass, mode, duration, logdir, server_cpu, wrk_cpu, co
         cmd += ["wrk", "-t1", "-c%d" % conns, "-d%ds" % duration, "--latency"]
         if mode == "close":
             cmd += ["-H", "Connection: close"]
-        cmd.append("http://127.0.0.1:%d/" % srv.port)
+        cmd.append("http://127.0.0.1:%d%s" % (srv.port, path))
         try:
             p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                timeout=duration + 30)

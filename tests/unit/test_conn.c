@@ -3,7 +3,8 @@
  * reset is needed): heads arriving in pieces, waits through the hook
  * (EAGAIN, a hook that fails, deadlines), EOF and reset, the request
  * limits, chunked errors, 100-continue, draining, keep-alive, pipelining,
- * writes into a small send buffer, and what a rejected client receives.
+ * writes (and sendfile) into a small send buffer, and what a rejected client
+ * receives.
  *
  * The wait hook here plays the client: each time conn would block it may
  * send the next scripted bytes or read what conn wrote, then it waits with
@@ -14,6 +15,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
@@ -639,6 +641,92 @@ START_TEST(test_write_to_closed_peer)
 }
 END_TEST
 
+/* A temporary regular file holding len bytes of a pattern (the caller
+ * closes it). */
+static int temp_file(char *pattern, size_t len)
+{
+    char path[] = "/tmp/cunicorn-test-conn-XXXXXX";
+    int fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    unlink(path);
+    for (size_t i = 0; i < len; i++)
+        pattern[i] = (char)('A' + (i * 13 + i / 251) % 58);
+    ck_assert_int_eq(write(fd, pattern, len), (ssize_t)len);
+    return fd;
+}
+
+/* sendfile from an offset through a small send buffer: each call sends
+ * what the buffer takes, -EAGAIN when it is full, and 0 at the file's end;
+ * the file's own position does not move. */
+START_TEST(test_sendfile_small_send_buffer)
+{
+    struct pair pr;
+    pair_open(&pr);
+    int small = 4096;
+    ck_assert_int_eq(setsockopt(pr.c.fd, SOL_SOCKET, SO_SNDBUF, &small, sizeof(small)), 0);
+    pr.drain = true;
+    enum { LEN = 1 << 20, FROM = 1000 };
+    static char pattern[LEN];
+    int fd = temp_file(pattern, LEN);
+    off_t off = FROM;
+    size_t left = LEN - FROM;
+    int again = 0;
+    while (left > 0) {
+        ssize_t n = cn_conn_sendfile_nowait(&pr.c, fd, &off, left);
+        if (n == -EAGAIN) {
+            again++;
+            ck_assert_int_eq(cn_conn_wait_writable(&pr.c), 0);
+            continue;
+        }
+        ck_assert_int_gt(n, 0);
+        left -= (size_t)n;
+    }
+    ck_assert_int_ge(again, 1);
+    ck_assert_int_eq(off, LEN);
+    ck_assert_int_eq(cn_conn_sendfile_nowait(&pr.c, fd, &off, 10), 0); /* the end */
+    ck_assert_int_eq(lseek(fd, 0, SEEK_CUR), LEN);                    /* where write left it */
+    client_read_all(&pr);
+    ck_assert_uint_eq(pr.received.len, LEN - FROM);
+    ck_assert_int_eq(memcmp(pr.received.data, pattern + FROM, LEN - FROM), 0);
+    close(fd);
+    pair_close(&pr);
+}
+END_TEST
+
+/* What cannot be sent says so: a closed peer, a file opened write-only,
+ * and a response the deadline took over. */
+START_TEST(test_sendfile_errors)
+{
+    struct pair pr;
+    pair_open_with_head(&pr, "GET /f HTTP/1.1\r\nHost: x\r\n\r\n");
+    static char pattern[100];
+    int fd = temp_file(pattern, sizeof(pattern));
+    int wronly = open("/dev/null", O_WRONLY);
+    off_t off = 0;
+    ck_assert_int_eq(cn_conn_sendfile_nowait(&pr.c, wronly, &off, 10), -EBADF);
+    ck_assert(!cn_conn_deadline_expire(&pr.c)); /* sendfile claimed the answer: no 503 */
+    ck_assert_int_lt(cn_conn_sendfile_nowait(&pr.c, fd, &off, 10), 0); /* shut down */
+    close(wronly);
+    close(fd);
+    pair_close(&pr);
+
+    pair_open_with_head(&pr, "GET /f HTTP/1.1\r\nHost: x\r\n\r\n");
+    fd = temp_file(pattern, sizeof(pattern));
+    ck_assert(cn_conn_deadline_expire(&pr.c));
+    ck_assert_int_eq(cn_conn_sendfile_nowait(&pr.c, fd, &off, 10), -ECONNABORTED);
+    close(pr.client);
+    pr.client = -1;
+    pair_close(&pr);
+
+    pair_open(&pr);
+    close(pr.client);
+    pr.client = -1;
+    ck_assert_int_eq(cn_conn_sendfile_nowait(&pr.c, fd, &off, 10), -EPIPE);
+    close(fd);
+    pair_close(&pr);
+}
+END_TEST
+
 START_TEST(test_deadline_answers_503_before_the_app)
 {
     struct pair pr;
@@ -711,7 +799,8 @@ static Suite *conn_suite(void)
                 test_pipelining, test_trailer_count_is_per_request);
     suite_add_tcase(s, tc);
     tc = tcase_create("write");
-    CN_UNIT_ADD(tc, test_writev_small_send_buffer, test_write_timeout, test_write_to_closed_peer);
+    CN_UNIT_ADD(tc, test_writev_small_send_buffer, test_write_timeout, test_write_to_closed_peer,
+                test_sendfile_small_send_buffer, test_sendfile_errors);
     suite_add_tcase(s, tc);
     tc = tcase_create("deadline");
     CN_UNIT_ADD(tc, test_deadline_answers_503_before_the_app,
