@@ -210,6 +210,7 @@ static void arbiter_settings(cn_arbiter_config_t *acfg, settings_t *gen)
     acfg->shutdown_delay = cfg->shutdown_delay;
     acfg->max_worker_memory = cfg->max_worker_memory;
     acfg->pidfile = cfg->pidfile;
+    acfg->metrics_bind = cfg->metrics_bind;
     acfg->proc_name = cfg->proc_name ? cfg->proc_name : cfg->app_uri; /* Gunicorn's default */
     acfg->worker_class = cfg->worker_class;
     acfg->listeners = gen->listeners;
@@ -496,6 +497,11 @@ static int reload_settings(void *ud, cn_arbiter_config_t *next)
         rc = -1;
     } else {
         warn_ignored(&gen->cfg);
+        const char *was = cur->cfg.metrics_bind, *now = gen->cfg.metrics_bind;
+        if ((was == NULL) != (now == NULL) || (was && strcmp(was, now) != 0))
+            cn_log_warning("metrics_bind: a change takes effect at the next start; /metrics "
+                           "stays where it was (%s)",
+                           was ? was : "off");
         server.next = gen;
         arbiter_settings(next, gen);
     }

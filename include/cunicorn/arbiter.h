@@ -23,6 +23,7 @@ struct cn_arbiter_config {
     int shutdown_delay;   /* seconds of serving on after TERM before stopping */
     int max_worker_memory; /* MiB (PSS, else RSS) past which a worker is replaced; 0: no check */
     const char *pidfile;  /* NULL = none */
+    const char *metrics_bind; /* --metrics-bind, NULL = no /metrics endpoint */
     const char *proc_name;
     const char *worker_class; /* for "Using worker: X" */
     cn_listener_t *listeners; /* borrowed; closed (and unix paths unlinked) at exit */

@@ -70,6 +70,7 @@ typedef struct cn_config {
     cn_strlist_t raw_env; /* KEY=VALUE */
     char *proc_name;
     char *pidfile;
+    char *metrics_bind; /* NULL: no /metrics endpoint */
     char *user;        /* worker user: name or uid; NULL = the master's */
     char *group;       /* worker group: name or gid; NULL = the master's */
     int umask;         /* while binding unix sockets */

@@ -20,6 +20,7 @@
 
 #include "cunicorn/buf.h"
 #include "cunicorn/http.h"
+#include "cunicorn/metrics.h"
 #include "cunicorn/proxy.h"
 #include "cunicorn/sock.h"
 
@@ -54,6 +55,7 @@ typedef struct cn_conn_options {
                                                 life */
     const cn_proxy_allow_t *proxy_allow; /* borrowed: proxy_allow_ips, the
                                            peers that may send a preamble */
+    cn_metrics_slot_t *metrics;         /* borrowed: the worker's slot, or NULL */
 } cn_conn_options_t;
 
 /* Why a connection cannot go on: what to answer and what to log. */
@@ -90,6 +92,9 @@ typedef struct cn_conn {
     cn_conn_error_t error;           /* set by cn_conn_fail */
 
     uint64_t requests;               /* served on this connection */
+    double head_at;                  /* cn_now() when the request head was parsed */
+    cn_metrics_slot_t *metrics;      /* borrowed: cn_conn_options_t */
+    bool _idle;                      /* counted as a keep-alive connection */
     int _answer;                     /* atomic enum cn_conn_answer: who answers
                                         the request in flight */
 } cn_conn_t;

@@ -10,6 +10,7 @@
 #define CUNICORN_WORKER_PROC_H
 
 #include "cunicorn/heartbeat.h"
+#include "cunicorn/metrics.h"
 #include "cunicorn/sock.h"
 
 #include <signal.h>
@@ -37,6 +38,7 @@ typedef struct cn_worker_ctx {
     pid_t ppid;                     /* master pid, to detect orphaning */
     cn_heartbeat_t *heartbeat;      /* borrowed: this worker's shared slot */
     const cn_heartbeat_table_t *heartbeats; /* borrowed: every worker's slot */
+    cn_metrics_slot_t *metrics;     /* borrowed: this worker's counters, or NULL */
     const cn_listener_t *listeners; /* borrowed: valid for the process's life */
     size_t nlisteners;
 } cn_worker_ctx_t;

@@ -28,6 +28,7 @@
 #include "cunicorn/buf.h"
 #include "cunicorn/heartbeat.h"
 #include "cunicorn/log.h"
+#include "cunicorn/metrics_http.h"
 #include "cunicorn/notify.h"
 #include "cunicorn/pidfile.h"
 #include "cunicorn/procmem.h"
@@ -71,6 +72,8 @@ typedef struct worker {
     double born; /* cn_now() at fork */
     bool retiring; /* being replaced (max_worker_memory, or it asked): stopped
                       once its replacement has booted */
+    bool over_memory; /* retiring for max_worker_memory */
+    bool surplus;     /* stopped by TTOU: not a restart */
 } worker_t;
 
 typedef struct arbiter {
@@ -109,6 +112,10 @@ typedef struct arbiter {
     double next_status;     /* cn_now() when STATUS= may be sent again */
     char status[128];       /* the last STATUS= sent */
     uint64_t requests_gone; /* begun by workers that have exited */
+    /* --metrics-bind: the slots (mapped before the first fork) and the
+     * exporter, which listens once this master serves alone */
+    cn_metrics_table_t *metrics;  /* owned, or NULL */
+    cn_metrics_server_t *exporter; /* owned, or NULL */
 } arbiter_t;
 
 static int arbiter_start(arbiter_t *a);
@@ -154,6 +161,9 @@ static void run_hook(arbiter_t *a, enum cn_hook h, const worker_t *w, int new_va
 static void set_num_workers(arbiter_t *a, int n);
 static int ms_until(double t);
 static void notify_progress(arbiter_t *a);
+static int metrics_setup(arbiter_t *a);
+static int metrics_listen(arbiter_t *a);
+static void metrics_publish(arbiter_t *a, const worker_t *gone, int status);
 static void notify_stopping(arbiter_t *a);
 
 static const int master_signals[NMASTER_SIGNALS] = {SIGHUP,   SIGQUIT, SIGINT,  SIGTERM,
@@ -218,6 +228,8 @@ static int arbiter_start(arbiter_t *a)
         cn_log_error("cannot set up the signal pipe: %s", strerror(errno));
         return 1;
     }
+    if (metrics_setup(a) != 0)
+        return 1;
     cn_log_debug("Arbiter booted");
     log_listening(a);
     cn_log_info("Using worker: %s", cfg->worker_class ? cfg->worker_class : "sync");
@@ -285,6 +297,7 @@ static void arbiter_loop(arbiter_t *a)
         check_retiring(a);
         manage_workers(a);
         notify_progress(a);
+        metrics_publish(a, NULL, 0);
     }
 }
 
@@ -302,6 +315,10 @@ static int arbiter_halt(arbiter_t *a)
 
 static void arbiter_cleanup(arbiter_t *a)
 {
+    cn_metrics_server_stop(a->exporter);
+    a->exporter = NULL;
+    cn_metrics_table_free(a->metrics);
+    a->metrics = NULL;
     signals_restore(a);
     cn_heartbeat_table_free(a->hb);
     a->hb = NULL;
@@ -627,6 +644,7 @@ static void on_worker_exit(arbiter_t *a, pid_t pid, int status)
     }
     run_hook(a, CN_HOOK_CHILD_EXIT, &a->workers[i], 0, 0);
     a->requests_gone += cn_heartbeat_requests(&a->hb->slots[a->workers[i].slot]);
+    metrics_publish(a, &a->workers[i], status);
     cn_heartbeat_release(&a->hb->slots[a->workers[i].slot]);
     memmove(&a->workers[i], &a->workers[i + 1], (a->nworkers - (size_t)i - 1) * sizeof(worker_t));
     a->nworkers--;
@@ -699,6 +717,7 @@ static void check_retiring(arbiter_t *a)
                            "replacing it",
                            (int)w->pid, kb / 1024, a->cfg->max_worker_memory);
             w->retiring = true;
+            w->over_memory = true;
         }
     }
 }
@@ -731,8 +750,10 @@ static void manage_workers(arbiter_t *a)
     for (size_t i = 0; i < a->nworkers; i++) {
         worker_t *w = &a->workers[i];
         bool surplus = w->gen == a->gen && !w->retiring && excess > 0; /* the oldest */
-        if (surplus)
+        if (surplus) {
             excess--;
+            w->surplus = true;
+        }
         bool replaced = w->retiring && booted >= (size_t)a->num_workers;
         if (w->gen != a->gen || surplus || replaced)
             kill(w->pid, SIGTERM);
@@ -793,7 +814,10 @@ static int spawn_worker(arbiter_t *a)
     w->born = now;
     w->gen = a->gen;
     w->retiring = false;
+    w->over_memory = false;
+    w->surplus = false;
     update_slots_end(a);
+    metrics_publish(a, NULL, 0); /* its slot counts from its first request */
     return 0;
 }
 
@@ -831,12 +855,14 @@ static void worker_child(arbiter_t *a, size_t slot, int age)
     const cn_arbiter_config_t *cfg = a->cfg;
     set_proc_title(a, "worker");
     close_other_listeners(a);
+    cn_metrics_server_close_in_child(a->exporter);
     cn_log_info("Booting worker with pid: %d", (int)getpid());
     cn_worker_ctx_t ctx = {
         .index = age,
         .ppid = a->pid,
         .heartbeat = &a->hb->slots[slot],
         .heartbeats = a->hb,
+        .metrics = a->metrics ? &a->metrics->slots[slot] : NULL,
         .listeners = cfg->listeners,
         .nlisteners = cfg->nlisteners,
     };
@@ -993,6 +1019,7 @@ static void maybe_promote(arbiter_t *a)
     cn_log_info("Master has been promoted.");
     a->old_master = 0;
     a->ready_notified = false; /* READY=1 again, with MAINPID= */
+    (void)metrics_listen(a); /* the old master has released the address */
     set_proc_title(a, "master");
     char err[CN_ERR_LEN] = "";
     if (a->cfg->pidfile != NULL && cn_pidfile_rename(&a->pidfile, a->cfg->pidfile, err) != 0)
@@ -1115,4 +1142,89 @@ static void notify_stopping(arbiter_t *a)
                         (int)a->reexec_pid);
     else
         (void)cn_notify("STOPPING=1\nSTATUS=Stopping");
+}
+
+/* ---- metrics (--metrics-bind) ------------------------------------------------ */
+
+/* The slots exist before the first fork, whoever listens: an upgrade's new
+ * master listens once promoted (the old one holds the address until then). */
+static int metrics_setup(arbiter_t *a)
+{
+    if (a->cfg->metrics_bind == NULL)
+        return 0;
+    a->metrics = cn_metrics_table_new(a->cap);
+    if (a->metrics == NULL) {
+        cn_log_error("cannot map the metrics table: %s", strerror(errno));
+        return -1;
+    }
+    a->exporter = cn_metrics_server_new(a->metrics, a->hb);
+    return a->old_master == 0 ? metrics_listen(a) : 0;
+}
+
+/* At start a metrics_bind that cannot be bound stops the master, as a bind
+ * does; a promoted new master logs it and serves on. */
+static int metrics_listen(arbiter_t *a)
+{
+    char err[CN_ERR_LEN] = "";
+    if (a->exporter == NULL)
+        return 0;
+    if (cn_metrics_server_listen(a->exporter, a->cfg->metrics_bind, err) < 0) {
+        cn_log_error("%s", err);
+        cn_log_error("Can't serve the metrics on %s", a->cfg->metrics_bind);
+        return -1;
+    }
+    cn_log_info("Metrics at: %s/metrics", cn_metrics_server_url(a->exporter));
+    return 0;
+}
+
+/* Why an exited worker is replaced, or -1 when it is not (the final stop,
+ * TTOU). */
+static int restart_reason(const arbiter_t *a, const worker_t *w, int status)
+{
+    if (a->stopping || a->stop != STOP_NONE || w->surplus)
+        return -1;
+    if (w->aborted)
+        return CN_RESTART_TIMEOUT;
+    if (w->gen != a->gen)
+        return CN_RESTART_RELOAD;
+    if (w->retiring)
+        return w->over_memory ? CN_RESTART_MEMORY : CN_RESTART_STUCK;
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        return CN_RESTART_CRASH;
+    return CN_RESTART_MAX_REQUESTS;
+}
+
+typedef struct publish {
+    const arbiter_t *a;
+    const worker_t *gone; /* exited: fold its slot */
+    int reason;
+} publish_t;
+
+static void publish_view(cn_metrics_view_t *v, void *ud)
+{
+    const publish_t *p = ud;
+    const arbiter_t *a = p->a;
+    if (p->gone != NULL) {
+        cn_metrics_fold(&v->gone, &a->metrics->slots[p->gone->slot]);
+        if (p->reason >= 0)
+            v->restarts[p->reason]++;
+    }
+    v->nworkers = 0;
+    for (size_t i = 0; i < a->nworkers && v->nworkers < CN_METRICS_MAX_WORKERS; i++)
+        if (&a->workers[i] != p->gone)
+            v->workers[v->nworkers++] =
+                (cn_metrics_worker_t){.pid = a->workers[i].pid, .slot = a->workers[i].slot};
+    v->listeners = a->cfg->listeners;
+    v->nlisteners = a->cfg->nlisteners;
+}
+
+/* What the exporter may show, under its lock: the live workers, and the
+ * counters of one that exited (folded before its slot is reused, in the
+ * same critical section, so a scrape never sees them twice or not at all). */
+static void metrics_publish(arbiter_t *a, const worker_t *gone, int status)
+{
+    if (a->exporter == NULL)
+        return;
+    publish_t p = {.a = a, .gone = gone, .reason = gone ? restart_reason(a, gone, status) : -1};
+    cn_metrics_server_update(a->exporter, publish_view, &p);
 }

@@ -226,6 +226,11 @@ static const cn_setting_t settings[] = {
      "127.0.0.1,::1", 0, 0, validate_proxy_allow_ips, "Server Mechanics",
      "The peers allowed to send a PROXY protocol preamble: a comma-separated list of IP "
      "addresses and CIDR networks, or \"*\" for any. A unix socket peer is always allowed."},
+    {"metrics_bind", {"--metrics-bind", NULL}, "ADDRESS", CN_T_STR, OFF(metrics_bind), NULL, 0,
+     0, NULL, "Logging",
+     "Serve GET /metrics (Prometheus text format, OpenMetrics when the scraper asks) from the "
+     "master on this address: HOST:PORT or unix:PATH, never one of the app's. The counters are "
+     "summed over every worker, those that exited included. Off when unset."},
     {"pidfile", {"-p", "--pid", NULL}, "FILE", CN_T_STR, OFF(pidfile), NULL, 0, 0, NULL,
      "Server Mechanics",
      "A filename to use for the PID file. When unset no PID file is written."},

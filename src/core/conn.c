@@ -76,6 +76,7 @@ void cn_conn_set_options(cn_conn_t *c, const cn_conn_options_t *opts)
 {
     cn_http_parser_set_options(&c->parser, &opts->http);
     c->_pp_allow = opts->proxy_allow;
+    c->metrics = opts->metrics;
     c->_pp_mode = opts->proxy_protocol;
     c->peer_trusted = opts->forwarded_allow != NULL &&
                       cn_proxy_allow_match(opts->forwarded_allow, c->peer_host);
@@ -83,8 +84,18 @@ void cn_conn_set_options(cn_conn_t *c, const cn_conn_options_t *opts)
         opts->proxy_protocol != CN_PROXY_PROTOCOL_OFF && c->requests == 0 && c->rbuf.len == 0;
 }
 
+/* Keep-alive: a connection counts as idle from one response to the next
+ * request's head (or its close). */
+static void set_idle(cn_conn_t *c, bool idle)
+{
+    if (c->_idle != idle)
+        cn_metrics_keepalive(c->metrics, idle ? 1 : -1);
+    c->_idle = idle;
+}
+
 void cn_conn_close(cn_conn_t *c)
 {
+    set_idle(c, false);
     if (c->fd >= 0)
         close(c->fd);
     c->fd = -1;
@@ -102,6 +113,7 @@ ssize_t cn_conn_recv_nowait(cn_conn_t *c)
         ssize_t n = recv(c->fd, c->rbuf.data + c->rbuf.len, c->rbuf.cap - c->rbuf.len, 0);
         if (n >= 0) {
             c->rbuf.len += (size_t)n;
+            cn_metrics_bytes_in(c->metrics, (uint64_t)n);
             return n;
         }
         if (errno == EINTR)
@@ -175,6 +187,8 @@ int cn_conn_try_read_head(cn_conn_t *c)
             if (r == CN_PARSE_DONE) {
                 cn_http_request_rewrite(&c->parser, &c->req, c->rbuf.data);
                 c->raw_off = c->req.head_len;
+                c->head_at = cn_now();
+                set_idle(c, false);
                 return 0;
             }
             if (r == CN_PARSE_ERROR)
@@ -351,6 +365,7 @@ int cn_conn_writev_all(cn_conn_t *c, struct iovec *iov, int iovcnt)
                 return rc;
             continue;
         }
+        cn_metrics_bytes_out(c->metrics, (uint64_t)n);
         size_t done = (size_t)n;
         while (iovcnt > 0 && done >= iov->iov_len) {
             done -= iov->iov_len;
@@ -371,8 +386,10 @@ ssize_t cn_conn_sendfile_nowait(cn_conn_t *c, int in_fd, off_t *offset, size_t l
         return -ECONNABORTED;
     for (;;) {
         ssize_t n = sendfile(c->fd, in_fd, offset, len);
-        if (n >= 0)
+        if (n >= 0) {
+            cn_metrics_bytes_out(c->metrics, (uint64_t)n);
             return n;
+        }
         if (errno == EINTR)
             continue;
         return errno == EAGAIN || errno == EWOULDBLOCK ? -EAGAIN : -errno;
@@ -425,6 +442,7 @@ void cn_conn_reject(cn_conn_t *c)
     int status = c->error.status ? c->error.status : 400;
     cn_log_info("Invalid request from ip=%s: %s (answered %d)", c->peer_host,
                 c->error.reason ? c->error.reason : "malformed request", status);
+    cn_metrics_refused(c->metrics, status);
     cn_conn_send_error(c, status);
 }
 
@@ -436,6 +454,7 @@ void cn_conn_next_request(cn_conn_t *c)
     c->body_off = 0;
     c->continue_sent = false;
     c->requests++;
+    set_idle(c, true);
     __atomic_store_n(&c->_answer, CN_ANSWER_OPEN, __ATOMIC_RELEASE);
     cn_http_parser_reset(&c->parser);
     cn_http_request_clear(&c->req);

@@ -116,6 +116,8 @@ bool cn_wsgi_serve(cn_wsgi_t *w, cn_conn_t *c, bool may_keep_alive)
     req->framing.may_keep_alive = may_keep_alive && c->req.keep_alive;
     double start = cn_now();
     time_t when = time(NULL);
+    cn_metrics_in_flight(c->metrics, 1);
+    cn_metrics_wait(c->metrics, start - c->head_at);
 
     PyObject *hook_req = NULL; /* strong: Gunicorn's req, if a request hook wants it */
     bool hooks = cn_wsgi_hooks_wanted();
@@ -131,6 +133,10 @@ bool cn_wsgi_serve(cn_wsgi_t *w, cn_conn_t *c, bool may_keep_alive)
     Py_XDECREF(hook_req);
     if (cn_access_log_enabled() && env != NULL)
         access_log(req, env, when, start);
+    cn_metrics_request(c->metrics,
+                       cn_metrics_method(cn_conn_span(c, c->req.method), c->req.method.len),
+                       req->status, cn_now() - c->head_at);
+    cn_metrics_in_flight(c->metrics, -1);
 
     if (input != NULL)
         cn_wsgi_input_detach(input);

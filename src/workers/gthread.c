@@ -264,8 +264,10 @@ static void conn_on_timeout(struct ev_loop *loop, ev_timer *t, int revents)
         conn_advance(g); /* the next request raced the idle timeout: answer it */
         return;
     }
-    if (g->state == G_BODY)
+    if (g->state == G_BODY) {
+        cn_metrics_refused(g->c.metrics, 408);
         cn_conn_send_error(&g->c, 408);
+    }
     if (g->started)
         cn_log_debug("Closing a connection from %s: request not received in time",
                      g->c.peer_host);

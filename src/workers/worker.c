@@ -158,6 +158,7 @@ int cn_worker_main(void *ud, cn_worker_ctx_t *ctx)
         return CN_EXIT_WORKER_BOOT_ERROR;
     }
     w.conn_opts = worker_conn_options(cfg, &w.trusted, &w.proxy_senders);
+    w.conn_opts.metrics = ctx->metrics;
     cn_wsgi_options_t opt = {.multithread = klass->multithread,
                              .release_gil_for_io = klass->release_gil_for_io,
                              .script_name = script_name ? script_name : "",
