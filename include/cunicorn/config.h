@@ -71,6 +71,7 @@ typedef struct cn_config {
     char *proc_name;
     char *pidfile;
     char *metrics_bind; /* NULL: no /metrics endpoint */
+    bool sendfile;      /* wsgi.file_wrapper through sendfile(2) */
     char *user;        /* worker user: name or uid; NULL = the master's */
     char *group;       /* worker group: name or gid; NULL = the master's */
     int umask;         /* while binding unix sockets */

@@ -328,7 +328,8 @@ static int parse_one(parse_state_t *st, int argc, char **argv, int *i)
             }
             return usage_error(st, m.setting, what);
         }
-        return apply_flag(st, &m, "true");
+        /* Gunicorn's --no-X flags (--no-sendfile) turn their setting off */
+        return apply_flag(st, &m, strncmp(arg, "--no-", 5) == 0 ? "false" : "true");
     }
     const char *bare = value == NULL ? bare_value(m.setting) : NULL;
     if (bare != NULL) { /* an optional argument: the next one only if valid */

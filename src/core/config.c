@@ -226,6 +226,11 @@ static const cn_setting_t settings[] = {
      "127.0.0.1,::1", 0, 0, validate_proxy_allow_ips, "Server Mechanics",
      "The peers allowed to send a PROXY protocol preamble: a comma-separated list of IP "
      "addresses and CIDR networks, or \"*\" for any. A unix socket peer is always allowed."},
+    {"sendfile", {"--no-sendfile", NULL}, NULL, CN_T_BOOL, OFF(sendfile), "true", 0, 0, NULL,
+     "Server Mechanics",
+     "Send the regular file of a wsgi.file_wrapper with sendfile(2), without the GIL. "
+     "--no-sendfile (or sendfile = False) reads and writes it in blocks instead, for file "
+     "systems where sendfile(2) misbehaves."},
     {"metrics_bind", {"--metrics-bind", NULL}, "ADDRESS", CN_T_STR, OFF(metrics_bind), NULL, 0,
      0, NULL, "Logging",
      "Serve GET /metrics (Prometheus text format, OpenMetrics when the scraper asks) from the "

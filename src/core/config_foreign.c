@@ -25,8 +25,6 @@
 static const cn_foreign_setting_t foreign[] = {
     {"spew", {"--spew", NULL}, false, "False", REFUSED,
      "tracing every executed line is not supported"},
-    {"sendfile", {"--no-sendfile", NULL}, false, "None", IGNORED,
-     "cunicorn never uses sendfile(2), so there is nothing to turn off"},
     {"worker_tmp_dir", {"--worker-tmp-dir", NULL}, true, "None", IGNORED,
      "the worker heartbeat is a shared-memory table, not a file, so there is no file to place"},
     {"tmp_upload_dir", {NULL}, false, "None", IGNORED, "Gunicorn itself never reads it"},

@@ -25,6 +25,7 @@ typedef struct cn_wsgi_options {
                                 serving it */
     const cn_hook_info_t *worker; /* borrowed: this worker as the request hooks
                                      (pre_request, post_request) see it */
+    bool sendfile;                /* a file wrapper's file may go by sendfile(2) */
 } cn_wsgi_options_t;
 
 /** Prepare interned keys, types and the environ template. The app reference

@@ -76,7 +76,7 @@ void cn_wsgi_sendfile_clear(cn_wsgi_t *w)
 
 int cn_wsgi_send_file(cn_wsgi_request_t *req, PyObject *wrapper)
 {
-    if (req->headers_sent)
+    if (req->headers_sent || !req->w->opt.sendfile)
         return CN_WSGI_ITERATE;
     PyObject *file = cn_wsgi_file_wrapper_file(wrapper); /* strong, or NULL */
     int fd = -1;

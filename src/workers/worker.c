@@ -164,7 +164,8 @@ int cn_worker_main(void *ud, cn_worker_ctx_t *ctx)
                              .script_name = script_name ? script_name : "",
                              .scheme_headers = &w.scheme_headers,
                              .current_task = w.current_task,
-                             .worker = &w.me};
+                             .worker = &w.me,
+                             .sendfile = cfg->sendfile};
     w.wsgi = cn_wsgi_new(app, &opt);
     Py_DECREF(app);
     if (w.wsgi == NULL) {

@@ -108,6 +108,23 @@ def test_strace_sees_sendfile_for_a_file_only(make_server, data_file, tmp_path):
     assert sum(sent) == len(data), (sum(sent), len(data), text[-2000:])
 
 
+@only_cunicorn("the --no-sendfile path of cunicorn")
+def test_no_sendfile_reads_and_writes_instead(make_server, data_file, tmp_path):
+    """Gunicorn's --no-sendfile is honoured: the same body, no sendfile call."""
+    if not strace_works():
+        pytest.skip("strace cannot ptrace a child process here")
+    path, data = data_file
+    trace = tmp_path / "trace.txt"
+    s = make_server(APP, workers=1, args=["--no-sendfile"],
+                    prefix=["strace", "-f", "-qq", "-e", "trace=sendfile", "-o", str(trace)])
+    r = get(s, path)
+    assert r.status == 200 and r.body == data
+    master = wait_until(lambda: children_of(s.pid), 10, what="the master under strace")[0]
+    os.kill(master, 15)
+    assert s.wait_exit(20) is not None, "strace did not end with the server"
+    assert "sendfile(" not in trace.read_text()
+
+
 def test_100_mib_file(srv, tmp_path):
     path = tmp_path / "big.bin"
     make_file(path, 100 * MIB)

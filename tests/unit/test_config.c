@@ -89,7 +89,7 @@ START_TEST(table_sane)
 {
     size_t n;
     const cn_setting_t *rows = cn_settings(&n);
-    ck_assert_uint_eq(n, 53);
+    ck_assert_uint_eq(n, 54);
     ck_assert_uint_lt(n, sizeof(cfg._source));
     for (size_t i = 0; i < n; i++) {
         ck_assert_ptr_eq(cn_setting_find(rows[i].name), &rows[i]);
@@ -406,7 +406,7 @@ START_TEST(cli_every_flag)
                          "--capture-output", "--reload", "--reload-engine", "inotify",
                          "--reload-extra-file", "x", "--request-timeout", "14",
                          "--shutdown-delay", "15", "--max-worker-memory", "16",
-                         "--metrics-bind", "127.0.0.1:9100", "app:wsgi", NULL),
+                         "--metrics-bind", "127.0.0.1:9100", "--no-sendfile", "app:wsgi", NULL),
                      0);
     ck_assert_str_eq(cfg.config, "conf.py");
     assert_list(&cfg.bind, 1, "h:1");
@@ -424,6 +424,7 @@ START_TEST(cli_every_flag)
     ck_assert_int_eq(cfg.shutdown_delay, 15);
     ck_assert_int_eq(cfg.max_worker_memory, 16);
     ck_assert_str_eq(cfg.metrics_bind, "127.0.0.1:9100");
+    ck_assert(!cfg.sendfile); /* --no-sendfile turns it off */
     ck_assert_int_eq(cfg.limit_request_line, 8);
     ck_assert_int_eq(cfg.limit_request_fields, 9);
     ck_assert_int_eq(cfg.limit_request_field_size, 10);
