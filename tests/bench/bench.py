@@ -98,7 +98,7 @@ def parse_wrk(out):
 
 
 class Server:
-    def __init__(self, binary, klass, logdir, cpu):
+    def __init__(self, binary, klass, logdir, cpu, extra=()):
         self.port = free_port()
         cmd = []
         if cpu is not None:
@@ -112,6 +112,7 @@ class Server:
             cmd += ["--worker-connections", os.environ.get("WORKER_CONNECTIONS", "1000")]
         if os.environ.get("MAX_REQUESTS"):
             cmd += ["--max-requests", os.environ["MAX_REQUESTS"]]
+        cmd += list(extra)
         cmd.append(os.environ.get("APP", "hello:app"))
         self.cmd = cmd
         self.log = open(os.path.join(logdir, "%s-%s-%d.log" % (os.path.basename(binary), klass,
@@ -163,7 +164,9 @@ class Server:
 
 
 def run_one(name, binary, klass, mode, duration, logdir, server_cpu, wrk_cpu, conns):
-    srv = Server(binary, klass, logdir, server_cpu)
+    # "cunicorn+metrics": the same binary with --metrics-bind on (METRICS=1)
+    extra = ["--metrics-bind", "127.0.0.1:%d" % free_port()] if name.endswith("+metrics") else []
+    srv = Server(binary, klass, logdir, server_cpu, extra)
     return measure(srv, name, klass, mode, duration, logdir, wrk_cpu, conns)
 
 
@@ -237,6 +240,8 @@ def main():
             servers.append((name, binary))
         else:
             print("warning: %s not executable at %s, skipped" % (name, binary), file=sys.stderr)
+    if os.environ.get("METRICS") == "1" and os.access(cun, os.X_OK):
+        servers.insert(1, ("cunicorn+metrics", cun))
     logdir = tempfile.mkdtemp(prefix="cunicorn-bench-")
     rows = []
     for klass in classes:
@@ -245,18 +250,24 @@ def main():
                 print("running %s %s %s (%ds)..." % (name, klass, mode, duration), file=sys.stderr)
                 rows.append(run_one(name, binary, klass, mode, duration, logdir, server_cpu,
                                     wrk_cpu, conns))
-    hdr = "%-9s %-8s %-10s %12s %10s %10s %12s %9s  %s" % (
+    hdr = "%-16s %-8s %-10s %12s %10s %10s %12s %9s  %s" % (
         "server", "class", "mode", "req/s", "avg ms", "p99 ms", "cpu us/req", "ratio", "notes")
     print(hdr)
     print("-" * len(hdr))
     base = {(r["class"], r["mode"]): r["rps"] for r in rows if r["server"] == "gunicorn"}
+    plain = {(r["class"], r["mode"]): r["rps"] for r in rows if r["server"] == "cunicorn"}
     for r in rows:
         g = base.get((r["class"], r["mode"]))
         ratio = r["rps"] / g if (r["server"] == "cunicorn" and g and g == g and g > 0) else float("nan")
-        print("%-9s %-8s %-10s %12s %10s %10s %12s %9s  %s" % (
+        print("%-16s %-8s %-10s %12s %10s %10s %12s %9s  %s" % (
             r["server"], r["class"], r["mode"], fmt(r["rps"], ".1f"), fmt(r["avg_ms"], ".3f"),
             fmt(r["p99_ms"], ".3f"), fmt(r["cpu_us"], ".1f"),
             ("%.2fx" % ratio) if ratio == ratio else "-", r["errors"]))
+    for r in rows:
+        p = plain.get((r["class"], r["mode"]))
+        if r["server"] == "cunicorn+metrics" and p and p == p and r["rps"] == r["rps"]:
+            print("metrics on/off %s %s: %.3f (%+.1f%%)" % (r["class"], r["mode"], r["rps"] / p,
+                                                          (r["rps"] / p - 1) * 100))
     print("\nratio = cunicorn req/s / gunicorn req/s (same class and mode); logs and raw wrk "
           "output in %s" % logdir)
 
