@@ -58,14 +58,14 @@ def test_gunicorn_defaults_and_ignored_settings_start(make_server, tmp_path):
     """Configs copied from Gunicorn projects spell out defaults and tuning
     knobs: they start, and the ignored ones are named in one warning."""
     c = conf(tmp_path, "preload_app = False\ndaemon = False\nkeyfile = None\nreload = False\n"
-                       "worker_tmp_dir = '/dev/shm'\nsendfile = False\n"
+                       "worker_tmp_dir = '/dev/shm'\n"
                        "def helper():\n    return 1\n")
     s = make_server("app_env:app", args=["-c", c, "--log-syslog-facility", "local0"])
     assert s.get("/").status == 200
     warn = [line for line in s.log_text().splitlines() if "Ignoring Gunicorn settings" in line]
     assert len(warn) == 1, s.log_text()
     assert "[WARNING]" in warn[0]
-    assert "syslog_facility, worker_tmp_dir, sendfile (" in warn[0]  # command line first
+    assert "syslog_facility, worker_tmp_dir (" in warn[0]  # command line first
 
 
 def test_unknown_worker_class_refused(tmp_path):
