@@ -135,8 +135,8 @@ static bool read_text(const char *dir, const char *file, char *buf, size_t len)
     FILE *f;
     bool ok;
 
-    snprintf(path, sizeof(path), "%s/%s", dir, file);
-    if ((f = fopen(path, "r")) == NULL)
+    int n = snprintf(path, sizeof(path), "%s/%s", dir, file);
+    if (n < 0 || (size_t)n >= sizeof(path) || (f = fopen(path, "r")) == NULL)
         return false;
     ok = fgets(buf, (int)len, f) != NULL;
     fclose(f);
