@@ -806,6 +806,17 @@ class Conn:
             return False
 
 
+def recv_until_eof(sock):
+    """Everything the peer sends until it closes (the socket's timeout
+    bounds each wait)."""
+    data = b""
+    while True:
+        chunk = sock.recv(65536)
+        if not chunk:
+            return data
+        data += chunk
+
+
 def raw_exchange(server, data, timeout=IO_TIMEOUT, head=False):
     """Send raw bytes on a fresh connection and read one response."""
     with Conn.open(server, timeout) as c:

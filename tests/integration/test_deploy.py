@@ -17,7 +17,7 @@ import threading
 import pytest
 
 from conftest import (BIN, EXAMPLES_DIR, IO_TIMEOUT, IS_GUNICORN, REPO, Server, children_of,
-                      free_port, needs_class, wait_until)
+                      free_port, needs_class, recv_until_eof, wait_until)
 from test_systemd import SOCKET_UNIT, Notifications, tcp, unix
 
 NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
@@ -96,12 +96,7 @@ class Nginx:
             head = "GET %s HTTP/1.1\r\nHost: example.test\r\nConnection: close\r\n" % target
             head += "".join("%s: %s\r\n" % h for h in headers) + "\r\n"
             s.sendall(head.encode())
-            data = b""
-            while True:
-                chunk = s.recv(65536)
-                if not chunk:
-                    break
-                data += chunk
+            data = recv_until_eof(s)
         top, _, body = data.partition(b"\r\n\r\n")
         return int(top.split()[1]), body
 
@@ -160,12 +155,7 @@ def test_forwarded_headers_trusted_from_the_proxy_socket_only(tmp_path, shared_d
         for connect, scheme in ((unix(sock), "https"), (tcp(port), "http")):
             with connect() as c:
                 c.sendall(("GET " + req + "\r\n").encode())
-                data = b""
-                while True:
-                    chunk = c.recv(65536)
-                    if not chunk:
-                        break
-                    data += chunk
+                data = recv_until_eof(c)
             env = json.loads(data.partition(b"\r\n\r\n")[2])
             assert env["wsgi.url_scheme"] == scheme
         assert env["REMOTE_ADDR"] == "127.0.0.1"  # the TCP peer, not X-Forwarded-For

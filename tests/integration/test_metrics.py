@@ -10,7 +10,7 @@ import urllib.request
 
 import pytest
 
-from conftest import IO_TIMEOUT, IS_GUNICORN, Server, free_port, wait_until
+from conftest import IO_TIMEOUT, IS_GUNICORN, Server, free_port, recv_until_eof, wait_until
 
 prom = pytest.importorskip("prometheus_client.parser")
 openmetrics = pytest.importorskip("prometheus_client.openmetrics.parser")
@@ -57,12 +57,7 @@ def total(smp, name):
 def raw(port, data):
     with socket.create_connection(("127.0.0.1", port), timeout=IO_TIMEOUT) as c:
         c.sendall(data)
-        got = b""
-        while True:
-            chunk = c.recv(65536)
-            if not chunk:
-                return got
-            got += chunk
+        return recv_until_eof(c)
 
 
 def test_counters_add_up_across_killed_and_recycled_workers(tmp_path):
@@ -197,12 +192,7 @@ def test_metrics_over_a_unix_socket(tmp_path):
             c.settimeout(IO_TIMEOUT)
             c.connect(path)
             c.sendall(b"GET /metrics HTTP/1.0\r\n\r\n")
-            data = b""
-            while True:
-                chunk = c.recv(65536)
-                if not chunk:
-                    break
-                data += chunk
+            data = recv_until_eof(c)
         assert samples(data.partition(b"\r\n\r\n")[2].decode())[("cunicorn_workers",
                                                                  frozenset())] == 1
     finally:

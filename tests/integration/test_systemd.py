@@ -15,7 +15,7 @@ import time
 import pytest
 
 from conftest import (IO_TIMEOUT, IS_GUNICORN, Server, children_of, free_port, pid_alive,
-                      read_pid, wait_until)
+                      read_pid, recv_until_eof, wait_until)
 
 ACTIVATE = shutil.which("systemd-socket-activate")
 needs_activate = pytest.mark.skipif(ACTIVATE is None,
@@ -46,12 +46,7 @@ def http_get(connect, target="/", timeout=IO_TIMEOUT):
     with s:
         s.settimeout(timeout)
         s.sendall(b"GET %s HTTP/1.0\r\nHost: x\r\n\r\n" % target.encode())
-        data = b""
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            data += chunk
+        data = recv_until_eof(s)
     head, _, body = data.partition(b"\r\n\r\n")
     return int(head.split()[1]), body
 

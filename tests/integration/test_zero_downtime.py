@@ -11,7 +11,8 @@ import types
 import pytest
 
 from conftest import (APPS_DIR, BIN, WORKER_CLASS, Conn, base_env, children_of, free_port,
-                      only_cunicorn, pid_alive, read_pid, skip_class, wait_until)
+                      only_cunicorn, pid_alive, read_pid, recv_until_eof, skip_class,
+                      wait_until)
 from loadgen import Load
 
 LOAD_SECONDS = 10.0
@@ -179,12 +180,7 @@ def test_term_answers_the_connections_already_queued(make_server):
     bodies = []
     for i, c in enumerate(socks):
         with c:
-            data = b""
-            while True:
-                chunk = c.recv(65536)
-                if not chunk:
-                    break
-                data += chunk
+            data = recv_until_eof(c)
         assert data.startswith(b"HTTP/1.1 200 "), (i, data[:200])
         bodies.append(data.rsplit(b" ", 1)[-1])
     assert sorted(bodies) == sorted(b"q%d" % i for i in range(8))
