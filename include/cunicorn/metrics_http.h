@@ -32,13 +32,14 @@ typedef struct cn_metrics_worker {
 } cn_metrics_worker_t;
 
 /* What the arbiter publishes: the live workers, the counters of the exited
- * ones, the restarts, and the app's listeners (for their backlog). */
+ * ones, the restarts, and copies of the app's listeners (for their backlog;
+ * republished before a generation's listeners are closed). */
 typedef struct cn_metrics_view {
     cn_metrics_counts_t gone;
     uint64_t restarts[CN_RESTART_REASONS];
     cn_metrics_worker_t workers[CN_METRICS_MAX_WORKERS];
     size_t nworkers;
-    const cn_listener_t *listeners; /* borrowed, for the master's life */
+    cn_listener_t listeners[64];
     size_t nlisteners;
 } cn_metrics_view_t;
 
@@ -74,7 +75,7 @@ typedef struct cn_metrics_scrape {
         double beat_age;   /* s */
     } workers[CN_METRICS_MAX_WORKERS];
     struct {
-        const char *url;
+        char url[160];     /* cn_listener_t.url */
         int queued;        /* -1: unknown */
     } listeners[64];
     size_t nlisteners;

@@ -204,7 +204,8 @@ static int arbiter_start(arbiter_t *a)
     a->rng = (uint32_t)a->pid * 2654435761u + (uint32_t)(cn_now() * 1000);
     a->num_workers = cfg->workers < 0 ? 0 : cfg->workers;
     a->old_master = cfg->old_master;
-    a->watchdog = cn_notify_watchdog_period(cfg->old_master);
+    /* only a master that speaks to systemd pings its watchdog */
+    a->watchdog = cn_notify_enabled() ? cn_notify_watchdog_period(cfg->old_master) : 0;
     if (cfg->worker_main == NULL) {
         cn_log_error("no worker_main callback");
         return 1;
@@ -437,7 +438,7 @@ static int loop_timeout(arbiter_t *a)
         ms = ms_until(a->stop_after);
     if (!a->ready_notified && ms > NOTIFY_BOOT_POLL_MS && cn_notify_enabled())
         ms = NOTIFY_BOOT_POLL_MS; /* READY=1 soon after the workers boot */
-    if (a->watchdog > 0 && ms_until(a->next_watchdog) < ms)
+    if (a->watchdog > 0 && a->old_master == 0 && ms_until(a->next_watchdog) < ms)
         ms = ms_until(a->next_watchdog) > 0 ? ms_until(a->next_watchdog) : 0;
     return ms;
 }
@@ -549,6 +550,7 @@ static void reload_commit(arbiter_t *a)
 {
     const cn_arbiter_config_t *old = a->prev;
     a->prev = NULL;
+    metrics_publish(a, NULL, 0); /* before the old generation's listeners go */
     if (old != a->cfg && a->cfg->reload_end != NULL)
         a->cfg->reload_end(a->cfg->reload_ud, true);
     for (size_t i = 0; i < a->nworkers; i++) {
@@ -569,10 +571,12 @@ static void reload_abort(arbiter_t *a, const char *why)
             kill(w->pid, SIGTERM);
         }
     }
-    if (a->prev != a->cfg && a->cfg->reload_end != NULL)
-        a->cfg->reload_end(a->cfg->reload_ud, false);
+    const cn_arbiter_config_t *failed = a->cfg;
     a->cfg = a->prev;
     a->prev = NULL;
+    metrics_publish(a, NULL, 0); /* before the failed generation's listeners go */
+    if (failed != a->cfg && failed->reload_end != NULL)
+        failed->reload_end(failed->reload_ud, false);
     a->gen--;
     set_num_workers(a, a->cfg->workers < 0 ? 0 : a->cfg->workers);
     char name[PATH_MAX], err[CN_ERR_LEN] = "";
@@ -1092,8 +1096,8 @@ static bool workers_beating(const arbiter_t *a, double now)
  * second, and WATCHDOG=1 while the workers beat. */
 static void notify_progress(arbiter_t *a)
 {
-    if (!cn_notify_enabled() || a->old_master != 0)
-        return;
+    if (!cn_notify_enabled() || a->old_master != 0 || a->stop_notified)
+        return; /* not the service's main process, or "Stopping" stands */
     double now = cn_now();
     size_t current, booted = booted_workers(a, &current);
     uint64_t requests = a->requests_gone;
@@ -1123,9 +1127,13 @@ static void notify_progress(arbiter_t *a)
             (void)cn_notify("STATUS=%s", status);
         snprintf(a->status, sizeof(a->status), "%s", status);
     }
-    if (a->watchdog > 0 && now >= a->next_watchdog && workers_beating(a, now)) {
-        (void)cn_notify("WATCHDOG=1");
-        a->next_watchdog = now + a->watchdog / 2;
+    if (a->watchdog > 0 && now >= a->next_watchdog) {
+        /* no worker beats: look again soon (not at once: the loop would
+         * spin), so a ping follows as soon as one beats again */
+        bool beating = workers_beating(a, now);
+        if (beating)
+            (void)cn_notify("WATCHDOG=1");
+        a->next_watchdog = now + (beating ? a->watchdog / 2 : NOTIFY_BOOT_POLL_MS / 1000.0);
     }
 }
 
@@ -1214,8 +1222,9 @@ static void publish_view(cn_metrics_view_t *v, void *ud)
         if (&a->workers[i] != p->gone)
             v->workers[v->nworkers++] =
                 (cn_metrics_worker_t){.pid = a->workers[i].pid, .slot = a->workers[i].slot};
-    v->listeners = a->cfg->listeners;
-    v->nlisteners = a->cfg->nlisteners;
+    v->nlisteners = a->cfg->nlisteners < CN_ARRAY_LEN(v->listeners) ? a->cfg->nlisteners
+                                                                    : CN_ARRAY_LEN(v->listeners);
+    memcpy(v->listeners, a->cfg->listeners, v->nlisteners * sizeof(v->listeners[0]));
 }
 
 /* What the exporter may show, under its lock: the live workers, and the

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -128,7 +129,11 @@ void cn_notify_extend_start(void)
         notify_address(&extender.to, &extender.to_len) < 0)
         return;
     extender.stop = false;
+    sigset_t all, old; /* the master's signals stay the main thread's */
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
     extender.running = pthread_create(&extender.thread, NULL, extend_loop, NULL) == 0;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
 }
 
 void cn_notify_extend_stop(void)

@@ -5,6 +5,7 @@ endpoint's own errors; never on the app's sockets."""
 import os
 import signal
 import socket
+import threading
 import time
 import urllib.request
 
@@ -181,6 +182,45 @@ def test_endpoint_errors_and_isolation(tmp_path):
         assert s.get("/").status == 200
     finally:
         assert s.stop() == 0
+
+
+def test_a_trickling_client_delays_a_scrape_only_so_long(tmp_path):
+    """A client that sends a byte a second never finishes its head: it gets
+    5 s in all, not 5 s per byte, so the next scrape is answered; and the
+    master's exit does not wait for it."""
+    s = start(tmp_path)
+    stop = threading.Event()
+    slow = socket.create_connection(("127.0.0.1", s.metrics_port), timeout=IO_TIMEOUT)
+
+    def trickle():
+        for b in b"GET /metrics HTTP/1.1\r\nX: " + b"y" * 60:
+            if stop.wait(1.0):
+                return
+            try:
+                slow.send(bytes([b]))
+            except OSError:
+                return
+
+    t = threading.Thread(target=trickle)
+    t.start()
+    try:
+        time.sleep(0.5)  # the slow client is the one being served
+        answered = []
+        scraper = threading.Thread(target=lambda: answered.append(scrape(s)))
+        scraper.start()
+        scraper.join(20)  # 5 s for the slow client, then this scrape
+        assert answered and "cunicorn_workers 1" in answered[0][1]
+        again = socket.create_connection(("127.0.0.1", s.metrics_port), timeout=IO_TIMEOUT)
+        again.sendall(b"GET /metr")  # being served when TERM arrives
+        time.sleep(0.3)
+        s.send_signal(signal.SIGTERM)
+        assert s.wait_exit(10) == 0  # not held by the client
+        again.close()
+    finally:
+        stop.set()
+        t.join(5)
+        slow.close()
+        s.stop()
 
 
 def test_metrics_over_a_unix_socket(tmp_path):

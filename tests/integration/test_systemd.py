@@ -14,8 +14,8 @@ import time
 
 import pytest
 
-from conftest import (IO_TIMEOUT, IS_GUNICORN, Server, children_of, free_port, pid_alive,
-                      read_pid, recv_until_eof, wait_until)
+from conftest import (IO_TIMEOUT, IS_GUNICORN, Server, children_of, cpu_ticks, free_port,
+                      pid_alive, read_pid, recv_until_eof, wait_until)
 
 ACTIVATE = shutil.which("systemd-socket-activate")
 needs_activate = pytest.mark.skipif(ACTIVATE is None,
@@ -292,6 +292,29 @@ def test_watchdog_only_while_workers_heartbeat(tmp_path, notify_socket):
             for pid in workers:
                 os.kill(pid, signal.SIGCONT)
         n.wait_for("WATCHDOG", "1", after=len(n.got), timeout=5)
+    finally:
+        assert s.stop() == 0
+
+
+@notify_only
+@pytest.mark.parametrize("notify", [False, True])
+def test_master_does_not_spin_while_no_worker_beats(tmp_path, notify_socket, notify):
+    """With WATCHDOG_USEC set (and NOTIFY_SOCKET or not), a master whose
+    workers are still importing the app sleeps between its checks (it polled
+    with a zero timeout before)."""
+    (tmp_path / "slow_app.py").write_text(SLOW_APP)
+    env = {"WATCHDOG_USEC": "1000000"}
+    if notify:
+        env["NOTIFY_SOCKET"] = notify_socket.address
+    s = Server(tmp_path / "srv", app="slow_app:app", args=["--pythonpath", str(tmp_path)],
+               env=env, wait=False)
+    try:
+        time.sleep(0.3)
+        before = cpu_ticks(s.pid)
+        time.sleep(2.0)  # the import sleeps 2.5 s: no worker beats meanwhile
+        used = (cpu_ticks(s.pid) - before) / os.sysconf("SC_CLK_TCK")
+        assert used < 0.5, "the master used %.2f s of CPU in 2 s" % used
+        s.wait_ready()
     finally:
         assert s.stop() == 0
 

@@ -88,7 +88,7 @@ static cn_metrics_scrape_t *sample(void)
     s.workers[1].rss_kb = -1;
     s.restarts[CN_RESTART_CRASH] = 3;
     s.nlisteners = 1;
-    s.listeners[0].url = "http://127.0.0.1:8000";
+    snprintf(s.listeners[0].url, sizeof(s.listeners[0].url), "http://127.0.0.1:8000");
     s.listeners[0].queued = 2;
     return &s;
 }
