@@ -21,7 +21,7 @@ static int run_app(cn_wsgi_request_t *req, PyObject *env, PyObject *sr);
 static int send_result(cn_wsgi_request_t *req, PyObject *result);
 static int call_close(cn_wsgi_request_t *req, PyObject *result);
 static void report_error(cn_wsgi_request_t *req);
-static void access_log(cn_wsgi_request_t *req, PyObject *env, time_t when, double start);
+static void access_log(cn_wsgi_request_t *req, PyObject *env, time_t when, double duration);
 static const void *current_task(const cn_wsgi_t *w);
 
 cn_wsgi_t *cn_wsgi_new(PyObject *app, const cn_wsgi_options_t *opt)
@@ -131,12 +131,15 @@ bool cn_wsgi_serve(cn_wsgi_t *w, cn_conn_t *c, bool may_keep_alive)
     if (hook_req != NULL)
         cn_wsgi_post_request(req, hook_req, env);
     Py_XDECREF(hook_req);
+    double end = cn_access_log_enabled() || c->metrics != NULL ? cn_now() : 0;
     if (cn_access_log_enabled() && env != NULL)
-        access_log(req, env, when, start);
-    cn_metrics_request(c->metrics,
-                       cn_metrics_method(cn_conn_span(c, c->req.method), c->req.method.len),
-                       req->status, cn_now() - c->head_at);
-    cn_metrics_in_flight(c->metrics, -1);
+        access_log(req, env, when, end - start);
+    if (c->metrics != NULL) {
+        enum cn_metrics_method m =
+            cn_metrics_method(cn_conn_span(c, c->req.method), c->req.method.len);
+        cn_metrics_request(c->metrics, m, req->status, end - c->head_at);
+        cn_metrics_in_flight(c->metrics, -1);
+    }
 
     if (input != NULL)
         cn_wsgi_input_detach(input);
@@ -346,7 +349,7 @@ static const char *access_lookup(void *ctx, char kind, const char *name, size_t 
     return s;
 }
 
-static void access_log(cn_wsgi_request_t *req, PyObject *env, time_t when, double start)
+static void access_log(cn_wsgi_request_t *req, PyObject *env, time_t when, double duration)
 {
     const cn_conn_t *c = req->c;
     access_ctx_t ctx = {req, env};
@@ -364,7 +367,7 @@ static void access_log(cn_wsgi_request_t *req, PyObject *env, time_t when, doubl
         .status = req->status,
         .sent = req->headers_sent ? (int64_t)req->body_sent : -1,
         .when = when,
-        .duration = cn_now() - start,
+        .duration = duration,
         .pid = getpid(),
         .lookup = access_lookup,
         .lookup_ctx = &ctx,
