@@ -229,8 +229,10 @@ static int arbiter_start(arbiter_t *a)
         cn_log_error("cannot set up the signal pipe: %s", strerror(errno));
         return 1;
     }
-    if (metrics_setup(a) != 0)
+    if (metrics_setup(a) != 0) {
+        cn_pidfile_unlink(&a->pidfile);
         return 1;
+    }
     cn_log_debug("Arbiter booted");
     log_listening(a);
     cn_log_info("Using worker: %s", cfg->worker_class ? cfg->worker_class : "sync");
@@ -1186,10 +1188,10 @@ static int metrics_listen(arbiter_t *a)
 }
 
 /* Why an exited worker is replaced, or -1 when it is not (the final stop,
- * TTOU). */
+ * TTOU, WINCH, a worker of an abandoned reload). */
 static int restart_reason(const arbiter_t *a, const worker_t *w, int status)
 {
-    if (a->stopping || a->stop != STOP_NONE || w->surplus)
+    if (a->stopping || a->stop != STOP_NONE || w->surplus || w->gen < 0 || a->num_workers == 0)
         return -1;
     if (w->aborted)
         return CN_RESTART_TIMEOUT;

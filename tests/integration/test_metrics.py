@@ -245,9 +245,11 @@ def test_metrics_bind_in_use_is_an_error(tmp_path):
     busy.bind(("127.0.0.1", 0))
     busy.listen(1)
     try:
-        s = Server(tmp_path, args=["--metrics-bind", "127.0.0.1:%d" % busy.getsockname()[1]],
-                   wait=False)
+        pidfile = tmp_path / "app.pid"
+        s = Server(tmp_path, args=["--metrics-bind", "127.0.0.1:%d" % busy.getsockname()[1],
+                                   "-p", str(pidfile)], wait=False)
         assert s.wait_exit(15) == 1
         assert "Connection in use" in s.stderr_text()
+        assert not pidfile.exists()  # nothing left behind
     finally:
         busy.close()
